@@ -4,15 +4,22 @@ Loading this module reads TOML manifests and SQL files only; it never opens the 
 (the UI loads code in several processes at once).
 """
 
-from __future__ import annotations
-
 import dagster as dg
 
+from .assets.curation import response_near_duplicates, sft_export
+from .assets.generation import r1_completions
 from .assets.ingest import raw_prompts, seed_specs, seeds
+from .assets.judging import judge_scores
 from .assets.prompt_filters import prompt_contamination, prompt_near_duplicates
-from .resources import warehouse_resource
+from .assets.verification import verifications
+from .checks import ALL_CHECKS
+from .partitions import source_partitions
+from .resources import endpoint_resource, warehouse_resource
 from .settings import REPO_ROOT, section
 from .sql_models import build_sql_assets
+
+python_assets = [seeds, raw_prompts, prompt_near_duplicates, prompt_contamination, r1_completions,
+                 verifications, judge_scores, response_near_duplicates, sft_export]
 
 # Tables written by Python assets, for the SQL models' dependency inference.
 PYTHON_TABLES: dict[str, dg.AssetKey] = {
@@ -20,25 +27,44 @@ PYTHON_TABLES: dict[str, dg.AssetKey] = {
     "rejected_rows": raw_prompts.key,
     "prompt_near_duplicates": prompt_near_duplicates.key,
     "prompt_contamination": prompt_contamination.key,
+    "r1_completions": r1_completions.key,
+    "verifications": verifications.key,
+    "judge_scores": judge_scores.key,
+    "response_near_duplicates": response_near_duplicates.key,
     **{spec.key.path[-1]: spec.key for spec in seed_specs()},
 }
 
 
 def sql_variables() -> dict[str, object]:
     """Settings the SQL models read with getvariable()."""
-    src, cur = section("sources"), section("curation")
+    src, cur, judge = section("sources"), section("curation"), section("judge")
     return {
         "math_suffix": src.get("math_suffix", ""),
         "selection_seed": str(src.get("selection_seed", 0)),
         "balance_seed": str(cur.get("balance_seed", 0)),
+        "balance_mode": str(cur.get("balance_mode", "ratios")),
         "min_chinese_ratio": float(cur.get("min_chinese_ratio", 0.0)),
+        "judge_audit_fraction": float(judge.get("judge_audit_fraction", 0.05)),
     }
 
 
-python_assets = [seeds, raw_prompts, prompt_near_duplicates, prompt_contamination]
 sql_assets = build_sql_assets(REPO_ROOT / "sql", PYTHON_TABLES, sql_variables())
+
+source_pipeline = dg.define_asset_job(
+    "source_pipeline",
+    selection=dg.AssetSelection.all(),
+    partitions_def=source_partitions,
+    description=("The whole pipeline for one source repo: load it, rebuild selection, generate, verify and judge "
+                 "its prompts, then rebuild the scores, the SFT views and the export. Backfill it per source."),
+)
 
 defs = dg.Definitions(
     assets=[*python_assets, *sql_assets],
-    resources={"warehouse": warehouse_resource()},
+    asset_checks=ALL_CHECKS,
+    jobs=[source_pipeline],
+    resources={
+        "warehouse": warehouse_resource(),
+        "r1": endpoint_resource("generation", "r1"),
+        "judge": endpoint_resource("judge", "judge"),
+    },
 )

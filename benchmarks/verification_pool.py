@@ -1,0 +1,149 @@
+"""Math-Verify throughput: the process pool (all cores) against a plain one-process loop.
+
+Builds realistic rows (a few hundred characters of Chinese reasoning-style answer text with
+inline LaTeX, ending in ``\\boxed{...}``; golds mixing ints, fractions, mixed numbers,
+decimals, percents and option letters; about 1/4 wrong, a few percent with no box; the text
+varies row to row so Math-Verify's lru caches do not make it trivial), verifies them both
+ways and prints one JSON object.
+
+    python benchmarks/verification_pool.py --rows 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import sys
+import time
+from collections import Counter
+from fractions import Fraction
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from dagster_project.verify.checker import check_one  # noqa: E402
+from dagster_project.verify.gold import normalize_gold  # noqa: E402
+from dagster_project.verify.pool import MATH_VERIFY_VERSION, VerifyItem, verify_items  # noqa: E402
+
+NAMES = ["小明", "小红", "王老师", "李叔叔", "甲车", "乙队", "一个工程队", "果园"]
+THINGS = ["苹果", "铅笔", "图书", "零件", "树苗", "练习本", "学生", "千克大米"]
+UNITS = ["个", "厘米", "元", "千克", "米", "本", ""]
+STEPS = [
+    "首先，根据题意，{n}共有 ${a}$ 个{t}，每次用去 ${b}$ 个。",
+    "设所求的量为 $x$，列方程 ${a}x + {b} = {c}$，移项得 ${a}x = {d}$。",
+    "由比例关系可知 $\\frac{{{a}}}{{{b}}} = \\frac{{x}}{{{c}}}$，交叉相乘即可。",
+    "其次，{n}第二次又买了 ${c}$ 个{t}，所以总数变为 ${a} + {c} = {e}$。",
+    "检查一下：把结果代回原式，左边等于 ${d}$，右边也等于 ${d}$，说明计算无误。",
+    "注意单位换算：$1$ 米 $= 100$ 厘米，所以 ${a}$ 米等于 ${f}$ 厘米。",
+    "这里容易出错的地方是把 ${b}\\%$ 当成 ${b}$，需要先化成小数 ${g}$。",
+]
+
+
+def gold_and_answers(rng: random.Random) -> tuple[str, str, str, str]:
+    """(raw gold, gold_format, correct boxed content, wrong boxed content)."""
+    kind = rng.choice(["int", "int", "fraction", "mixed", "decimal", "percent", "letter"])
+    if kind == "int":
+        v = rng.randint(1, 99999)
+        raw = f"{v:,}" if v >= 1000 and rng.random() < 0.3 else str(v)
+        unit = rng.choice(UNITS)
+        return raw, "number", f"{v}{unit}", f"{v + rng.choice([-1, 1, 10])}{unit}"
+    if kind == "fraction":
+        q = rng.randint(2, 60)
+        p = rng.randint(1, q - 1)
+        value = Fraction(p, q)
+        shown = rng.choice([f"\\dfrac{{{value.numerator}}}{{{value.denominator}}}", f"\\frac{{{value.numerator}}}{{{value.denominator}}}"])
+        wrong = value + Fraction(1, value.denominator)
+        return f"({p}/{q})", "ape210k", shown, f"\\frac{{{wrong.numerator}}}{{{wrong.denominator}}}"
+    if kind == "mixed":
+        w, q = rng.randint(1, 50), rng.randint(2, 12)
+        p = rng.randint(1, q - 1)
+        value = w + Fraction(p, q)
+        return f"{w}({p}/{q})", "ape210k", f"\\frac{{{value.numerator}}}{{{value.denominator}}}", f"{w + 1}\\frac{{{p}}}{{{q}}}"
+    if kind == "decimal":
+        v = Fraction(rng.randint(1, 99999), 100)
+        text = f"{float(v):.2f}".rstrip("0").rstrip(".")
+        return text, "number", text, f"{float(v) + 0.5:.2f}"
+    if kind == "percent":
+        v = Fraction(rng.randint(1, 1999), 20)
+        text = f"{float(v):g}"
+        correct = rng.choice([f"{text}\\%", f"{float(v) / 100:g}"])
+        return f"{text}%", "ape210k", correct, f"{float(v) + 1:g}\\%"
+    letters = "ABCD"
+    gold = rng.choice(letters)
+    shown = rng.choice([gold, f"\\text{{{gold}}}", f"({gold})", gold.lower()])
+    return gold, "choice_letter", shown, rng.choice([x for x in letters if x != gold])
+
+
+def answer_text(rng: random.Random, i: int, boxed: str | None) -> str:
+    values = {
+        "n": rng.choice(NAMES), "t": rng.choice(THINGS), "a": rng.randint(2, 999), "b": rng.randint(1, 99),
+        "c": rng.randint(100, 9999), "d": rng.randint(1, 99999), "e": rng.randint(100, 20000),
+        "f": rng.randint(200, 99900), "g": f"0.{rng.randint(1, 99):02d}",
+    }
+    steps = [rng.choice(STEPS).format(**values) for _ in range(rng.randint(3, 6))]
+    body = f"**解答**（第{i}题）\n\n" + "\n".join(f"{k + 1}. {s}" for k, s in enumerate(steps))
+    if boxed is None:
+        return body + f"\n\n综上所述，答案是 {values['d']}。"
+    return body + f"\n\n综上所述，最终答案为 $\\boxed{{{boxed}}}$。"
+
+
+def build_rows(n: int, seed: int = 20250214) -> list[VerifyItem]:
+    rng = random.Random(seed)
+    items = []
+    for i in range(n):
+        raw, fmt, correct, wrong = gold_and_answers(rng)
+        roll = rng.random()
+        boxed = None if roll < 0.03 else (wrong if roll < 0.28 else correct)
+        reasoning = f"<think>\n嗯，我先理解题意……第{i}题需要仔细计算，试一下 $x={rng.randint(1, 99)}$。\n</think>\n\n"
+        items.append(VerifyItem(f"bench-{i}", normalize_gold(raw, fmt), reasoning + answer_text(rng, i, boxed)))
+    return items
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20000)
+    parser.add_argument("--workers", type=int, default=0, help="0 = all cores")
+    parser.add_argument("--item-timeout", type=float, default=20.0)
+    parser.add_argument("--chunk-size", type=int, default=64)
+    args = parser.parse_args()
+    logging.getLogger("math_verify").setLevel(logging.ERROR)
+
+    items = build_rows(args.rows)
+
+    started = time.perf_counter()
+    pool_results = list(
+        verify_items(items, workers=args.workers, item_timeout_s=args.item_timeout, chunk_size=args.chunk_size)
+    )
+    pool_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    serial_status = {}
+    for item in items:
+        serial_status[item.completion_id] = check_one(item.gold, item.answer, 5, 5).status if item.gold else "no_gold"
+    serial_seconds = time.perf_counter() - started
+
+    statuses = Counter(r.status for r in pool_results)
+    disagreements = sum(serial_status[r.completion_id] != r.status for r in pool_results)
+    print(json.dumps({
+        "rows": len(items),
+        "results": len(pool_results),
+        "pool_seconds": round(pool_seconds, 2),
+        "pool_rows_per_s": round(len(items) / pool_seconds, 1),
+        "serial_seconds": round(serial_seconds, 2),
+        "serial_rows_per_s": round(len(items) / serial_seconds, 1),
+        "speedup": round(serial_seconds / pool_seconds, 2),
+        "max_item_seconds": round(max(r.seconds for r in pool_results), 3),
+        "item_timeout_s": args.item_timeout,
+        "timeouts": statuses.get("timeout", 0),
+        "status_counts": dict(sorted(statuses.items())),
+        "pool_vs_serial_disagreements": disagreements,
+        "workers": args.workers or os.cpu_count(),
+        "cpu_count": os.cpu_count(),
+        "math_verify": MATH_VERIFY_VERSION,
+    }, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

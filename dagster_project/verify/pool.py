@@ -1,0 +1,378 @@
+"""Math-Verify at scale: worker processes, chunked dispatch, a hard per-item wall-clock limit.
+
+Why processes: Math-Verify's own timeouts use SIGALRM, which only works in a process's
+main thread, and some inputs keep running past that alarm (C-level big-number work).
+Each worker runs :func:`check_one` in its main thread; the parent enforces
+``item_timeout_s`` per item from outside and kills the worker when it is exceeded.
+
+How a run proceeds:
+
+* Items without a gold answer yield ``no_gold`` at once, without touching a worker.
+* The parent sends each idle worker a chunk of items (one pickle per chunk); the worker
+  answers with one small message per finished item, so the parent always knows which item
+  is running and since when.
+* An item running longer than ``item_timeout_s`` -> the worker is killed, that item is
+  recorded ``timeout``, the unfinished rest of its chunk goes back to the queue and a fresh
+  worker takes the slot. Finished items are never re-run, so nothing is counted twice.
+* A worker that dies (segfault, ``os._exit``, OOM kill) -> results it already sent are
+  kept, the item it was running is retried once on its own (then recorded ``error``), the
+  rest of its chunk is re-queued.
+
+Output order: ``no_gold`` results first, then in completion order (not input order).
+Every input item yields exactly one :class:`VerifyResult`.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import math
+import multiprocessing as mp
+import os
+import signal
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+
+MATH_VERIFY_VERSION = importlib.metadata.version("math-verify")
+STATUSES = ("correct", "incorrect", "unextractable", "no_gold", "timeout", "error")
+
+DEFAULT_CHUNK_SIZE = 64
+MAX_CRASH_RETRIES = 1
+WORKER_START_TIMEOUT_S = 120.0
+MAX_FAILED_STARTS = 3
+
+# Test hooks, read by workers: an answer containing the marker crashes / hangs its worker.
+CRASH_MARKER_ENV = "VERIFY_POOL_TEST_CRASH_MARKER"
+HANG_MARKER_ENV = "VERIFY_POOL_TEST_HANG_MARKER"
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class VerifyItem:
+    completion_id: str
+    gold: str | None
+    answer: str
+
+
+@dataclass
+class VerifyResult:
+    completion_id: str
+    status: str
+    extracted_answer: str | None
+    parsed_gold: str | None
+    seconds: float
+    error: str | None
+
+
+def verify_items(
+    items: Iterable[VerifyItem],
+    *,
+    workers: int = 0,
+    item_timeout_s: float = 20.0,
+    parse_timeout_s: int = 5,
+    verify_timeout_s: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    start_method: str = "spawn",
+) -> Iterator[VerifyResult]:
+    """Verify ``items`` in ``workers`` processes (0 = ``os.cpu_count()``), one result per item.
+
+    ``parse_timeout_s``/``verify_timeout_s`` are Math-Verify's own whole-second alarms
+    (``verify_timeout_s`` defaults to ``parse_timeout_s``); ``item_timeout_s`` is the hard
+    wall-clock limit per item. ``progress(done, total)`` is called after every result.
+    ``start_method`` must be "spawn" or "forkserver" (callers may have threads).
+    """
+    if start_method not in ("spawn", "forkserver"):
+        raise ValueError("start_method must be 'spawn' or 'forkserver'")
+    if item_timeout_s <= 0 or chunk_size < 1:
+        raise ValueError("item_timeout_s must be > 0 and chunk_size >= 1")
+    items = list(items)
+    total = len(items)
+    done = 0
+
+    def report(result: VerifyResult) -> VerifyResult:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+        return result
+
+    pending: list[int] = []
+    for index, item in enumerate(items):
+        if item.gold is None or not str(item.gold).strip():
+            yield report(VerifyResult(item.completion_id, "no_gold", None, None, 0.0, None))
+        else:
+            pending.append(index)
+    if not pending:
+        return
+
+    supervisor = _Supervisor(
+        items=items,
+        indices=pending,
+        workers=min(workers or os.cpu_count() or 1, len(pending)),
+        item_timeout_s=float(item_timeout_s),
+        parse_timeout_s=int(parse_timeout_s),
+        verify_timeout_s=int(verify_timeout_s if verify_timeout_s is not None else parse_timeout_s),
+        chunk_size=chunk_size,
+        context=mp.get_context(start_method),
+    )
+    for result in supervisor.run():
+        yield report(result)
+
+
+# ----------------------------------------------------------------------------- worker side
+
+
+def _worker_main(conn: Connection, parse_timeout_s: int, verify_timeout_s: int) -> None:
+    """Worker loop: receive chunks of ``(index, gold, answer)``, send one result per item."""
+    from .checker import check_one  # imported here so the parent stays light
+
+    logging.getLogger("math_verify").setLevel(logging.ERROR)
+    check_one("$1$", "\\boxed{1}", parse_timeout_s, verify_timeout_s)  # load the ANTLR parser
+    crash_marker = os.environ.get(CRASH_MARKER_ENV) or None
+    hang_marker = os.environ.get(HANG_MARKER_ENV) or None
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            chunk = conn.recv()
+        except (EOFError, OSError):
+            return
+        if chunk is None:
+            return
+        for index, gold, answer in chunk:
+            if crash_marker and crash_marker in answer:
+                os._exit(70)
+            if hang_marker and hang_marker in answer:
+                _hang_ignoring_alarms()
+            started = time.perf_counter()
+            try:
+                status, extracted, parsed_gold, error = check_one(
+                    gold, answer, parse_timeout_s, verify_timeout_s
+                )
+            except BaseException as exc:  # noqa: BLE001 - report, keep the worker alive
+                status, extracted, parsed_gold, error = "error", None, None, f"{type(exc).__name__}: {exc}"[:300]
+            conn.send((index, status, extracted, parsed_gold, time.perf_counter() - started, error))
+
+
+def _hang_ignoring_alarms() -> None:
+    """Simulate a hang that Math-Verify's SIGALRM cannot interrupt (test hook)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    while True:
+        time.sleep(3600)
+
+
+# ----------------------------------------------------------------------------- parent side
+
+
+@dataclass
+class _Worker:
+    process: mp.process.BaseProcess
+    conn: Connection
+    spawned_at: float
+    ready: bool = False
+    running: deque[int] = field(default_factory=deque)  # indices sent, in execution order
+    since: float = 0.0  # when the first item of ``running`` started
+
+
+class _Supervisor:
+    """Owns the worker processes and the bookkeeping that guarantees one result per item."""
+
+    def __init__(self, *, items, indices, workers, item_timeout_s, parse_timeout_s,
+                 verify_timeout_s, chunk_size, context) -> None:
+        self.items = items
+        self.queue: deque[int] = deque(indices)
+        self.solo: deque[int] = deque()  # items that crashed a worker, retried alone
+        self.remaining = set(indices)
+        self.n_workers = workers
+        self.item_timeout_s = item_timeout_s
+        self.parse_timeout_s = parse_timeout_s
+        self.verify_timeout_s = verify_timeout_s
+        self.chunk_size = chunk_size
+        self.context = context
+        self.workers: list[_Worker] = []
+        self.crashes: Counter[int] = Counter()
+        self.failed_starts = 0
+        self.out: list[VerifyResult] = []
+
+    def run(self) -> Iterator[VerifyResult]:
+        try:
+            while self.remaining:
+                self._top_up_workers()
+                self._dispatch()
+                self._wait_and_collect()
+                self._enforce_deadlines()
+                while self.out:
+                    yield self.out.pop(0)
+        finally:
+            self._shutdown()
+
+    # -- lifecycle
+
+    def _top_up_workers(self) -> None:
+        busy_or_ready = len(self.workers)
+        waiting = len(self.queue) + len(self.solo) + sum(len(w.running) for w in self.workers)
+        while busy_or_ready < min(self.n_workers, max(waiting, 1)) and (self.queue or self.solo):
+            parent_conn, child_conn = self.context.Pipe(duplex=True)
+            process = self.context.Process(
+                target=_worker_main,
+                args=(child_conn, self.parse_timeout_s, self.verify_timeout_s),
+                name="math-verify-worker",
+                daemon=not mp.current_process().daemon,
+            )
+            process.start()
+            child_conn.close()
+            self.workers.append(_Worker(process, parent_conn, spawned_at=time.monotonic()))
+            busy_or_ready += 1
+
+    def _retire(self, worker: _Worker, *, kill: bool) -> None:
+        if kill and worker.process.is_alive():
+            worker.process.kill()
+        worker.process.join(timeout=5)
+        worker.conn.close()
+        self.workers.remove(worker)
+
+    def _shutdown(self) -> None:
+        for worker in list(self.workers):
+            try:
+                worker.conn.send(None)
+            except OSError:
+                pass
+        for worker in list(self.workers):
+            worker.process.join(timeout=2)
+            self._retire(worker, kill=True)
+
+    # -- work distribution
+
+    def _dispatch(self) -> None:
+        for worker in self.workers:
+            if not worker.ready or worker.running:
+                continue
+            if self.solo:
+                chunk = [self.solo.popleft()]
+            elif self.queue:
+                idle = sum(1 for w in self.workers if not w.running) or 1
+                size = max(1, min(self.chunk_size, math.ceil(len(self.queue) / idle)))
+                chunk = [self.queue.popleft() for _ in range(min(size, len(self.queue)))]
+            else:
+                return
+            payload = [(i, self.items[i].gold, self.items[i].answer) for i in chunk]
+            worker.running.extend(chunk)
+            worker.since = time.monotonic()
+            try:
+                worker.conn.send(payload)
+            except OSError:
+                self._handle_death(worker)
+                return  # the worker list changed; dispatch again next round
+
+    def _wait_and_collect(self) -> None:
+        if not self.workers:
+            return
+        now = time.monotonic()
+        deadlines = [
+            (w.since + self.item_timeout_s) if w.running else (w.spawned_at + WORKER_START_TIMEOUT_S)
+            for w in self.workers
+            if w.running or not w.ready
+        ]
+        wait_s = max(0.0, min(deadlines) - now) if deadlines else 1.0
+        by_handle = {}
+        for worker in self.workers:
+            by_handle[worker.conn] = worker
+            by_handle[worker.process.sentinel] = worker
+        dead: list[_Worker] = []
+        for handle in wait(list(by_handle), timeout=wait_s):
+            worker = by_handle[handle]
+            if worker in dead:
+                continue
+            if not self._drain(worker) or handle == worker.process.sentinel:
+                dead.append(worker)
+        for worker in dead:
+            if worker in self.workers:
+                self._drain(worker)
+                self._handle_death(worker)
+
+    def _drain(self, worker: _Worker) -> bool:
+        """Read every message already sent by ``worker``; False once its pipe is closed."""
+        try:
+            while worker.conn.poll():
+                self._on_message(worker, worker.conn.recv())
+        except (EOFError, OSError):
+            return False
+        return True
+
+    def _on_message(self, worker: _Worker, message: tuple) -> None:
+        if message[0] == "ready":
+            worker.ready = True
+            self.failed_starts = 0
+            return
+        index, status, extracted, parsed_gold, seconds, error = message
+        if index in worker.running:
+            worker.running.remove(index)
+        worker.since = time.monotonic()
+        if index not in self.remaining:
+            return  # already accounted for; never count an item twice
+        self.remaining.discard(index)
+        self.out.append(
+            VerifyResult(self.items[index].completion_id, status, extracted, parsed_gold, seconds, error)
+        )
+
+    # -- failures
+
+    def _enforce_deadlines(self) -> None:
+        now = time.monotonic()
+        for worker in list(self.workers):
+            if worker.running and now - worker.since > self.item_timeout_s:
+                if self._drain(worker) and worker.running and time.monotonic() - worker.since > self.item_timeout_s:
+                    self._handle_timeout(worker)
+            elif not worker.ready and now - worker.spawned_at > WORKER_START_TIMEOUT_S:
+                self._retire(worker, kill=True)
+                self._count_failed_start("did not start in time")
+
+    def _handle_timeout(self, worker: _Worker) -> None:
+        elapsed = time.monotonic() - worker.since
+        culprit = worker.running.popleft()
+        self._requeue(worker.running)
+        worker.running.clear()
+        self._retire(worker, kill=True)
+        self._finish(culprit, "timeout", elapsed,
+                     f"exceeded the {self.item_timeout_s:g} s hard limit; worker killed")
+
+    def _handle_death(self, worker: _Worker) -> None:
+        if worker not in self.workers:
+            return
+        was_ready = worker.ready
+        running = list(worker.running)
+        worker.running.clear()
+        self._retire(worker, kill=True)
+        code = worker.process.exitcode
+        if not was_ready:
+            self._requeue(running)
+            self._count_failed_start(f"exited with code {code} during start-up")
+            return
+        if not running:
+            return
+        culprit, rest = running[0], running[1:]
+        self._requeue(rest)
+        self.crashes[culprit] += 1
+        if self.crashes[culprit] > MAX_CRASH_RETRIES:
+            self._finish(culprit, "error", 0.0, f"worker died (exit code {code}) on this item")
+        else:
+            logger.warning("verify worker died (exit code %s); retrying its item alone", code)
+            self.solo.append(culprit)
+
+    def _requeue(self, indices) -> None:
+        self.queue.extendleft(reversed([i for i in indices if i in self.remaining]))
+
+    def _finish(self, index: int, status: str, seconds: float, error: str) -> None:
+        if index in self.remaining:
+            self.remaining.discard(index)
+            self.out.append(VerifyResult(self.items[index].completion_id, status, None, None, seconds, error))
+
+    def _count_failed_start(self, why: str) -> None:
+        self.failed_starts += 1
+        logger.warning("verify worker %s", why)
+        if self.failed_starts >= MAX_FAILED_STARTS:
+            raise RuntimeError(f"verify workers keep failing to start ({why})")
