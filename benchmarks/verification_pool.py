@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import random
+import resource
 import sys
 import time
 from collections import Counter
@@ -101,6 +102,13 @@ def build_rows(n: int, seed: int = 20250214) -> list[VerifyItem]:
     return items
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU of this process and its finished children (the pool's workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20000)
@@ -111,18 +119,23 @@ def main() -> None:
     logging.getLogger("math_verify").setLevel(logging.ERROR)
 
     items = build_rows(args.rows)
+    load_before = os.getloadavg()[0]
 
+    cpu_before = _cpu_seconds()
     started = time.perf_counter()
     pool_results = list(
         verify_items(items, workers=args.workers, item_timeout_s=args.item_timeout, chunk_size=args.chunk_size)
     )
     pool_seconds = time.perf_counter() - started
+    pool_cpu = _cpu_seconds() - cpu_before
 
+    cpu_before = _cpu_seconds()
     started = time.perf_counter()
     serial_status = {}
     for item in items:
         serial_status[item.completion_id] = check_one(item.gold, item.answer, 5, 5).status if item.gold else "no_gold"
     serial_seconds = time.perf_counter() - started
+    serial_cpu = _cpu_seconds() - cpu_before
 
     statuses = Counter(r.status for r in pool_results)
     disagreements = sum(serial_status[r.completion_id] != r.status for r in pool_results)
@@ -134,6 +147,8 @@ def main() -> None:
         "serial_seconds": round(serial_seconds, 2),
         "serial_rows_per_s": round(len(items) / serial_seconds, 1),
         "speedup": round(serial_seconds / pool_seconds, 2),
+        "pool_cpu_seconds": round(pool_cpu, 2),
+        "serial_cpu_seconds": round(serial_cpu, 2),
         "max_item_seconds": round(max(r.seconds for r in pool_results), 3),
         "item_timeout_s": args.item_timeout,
         "timeouts": statuses.get("timeout", 0),
@@ -141,6 +156,8 @@ def main() -> None:
         "pool_vs_serial_disagreements": disagreements,
         "workers": args.workers or os.cpu_count(),
         "cpu_count": os.cpu_count(),
+        "load_avg_1m_before": round(load_before, 2),
+        "load_avg_1m_after": round(os.getloadavg()[0], 2),
         "math_verify": MATH_VERIFY_VERSION,
     }, ensure_ascii=False))
 

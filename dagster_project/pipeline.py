@@ -62,12 +62,20 @@ def answer_key(manifests_dir: Path | None = None) -> dict[str, str]:
 
 def run_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, *,
                  resources: Mapping[str, object] | None = None, partitions: Iterable[str] | None = None,
-                 on_stage: Callable[[str], None] = lambda s: None) -> PipelineResult:
-    """Materialize every stage in order; raises on the first failed run."""
+                 on_stage: Callable[[str], None] = lambda s: None, log_level: str = "DEBUG",
+                 stages: Iterable[str] | None = None) -> PipelineResult:
+    """Materialize every stage (or the named ones) in order; raises on the first failed run."""
     keys = list(partitions or source_partitions.get_partition_keys())
     assets = [*defs.assets, *(defs.asset_checks or [])]
     result = PipelineResult()
+    wanted = set(stages) if stages else {name for name, _, _ in STAGES}
+    unknown = wanted - {name for name, _, _ in STAGES}
+    if unknown:
+        raise KeyError(f"unknown stage(s) {sorted(unknown)}; stages: {', '.join(n for n, _, _ in STAGES)}")
+    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     for stage, names, partitioned in STAGES:
+        if stage not in wanted:
+            continue
         on_stage(stage)
         start = time.perf_counter()
         selection = dg.AssetSelection.assets(*names)
@@ -78,7 +86,7 @@ def run_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, *,
                 sel = dg.AssetSelection.assets("raw_prompts") if runs else selection
             outcome = dg.materialize(assets, selection=sel, partition_key=key, instance=instance,
                                      resources=resources or defs.resources, raise_on_error=True,
-                                     tags={"distill/stage": stage})
+                                     tags={"distill/stage": stage}, run_config=run_config)
             runs += 1
             assert outcome.success
         result.timings.append(StageTiming(stage, time.perf_counter() - start, runs))

@@ -70,7 +70,8 @@ class LLMEndpoint(dg.ConfigurableResource):
         return Budget(max_requests=self.max_requests_per_run or None, max_cost=self.max_cost_per_run or None)
 
 
-def endpoint_resource(section_name: str, kind: str) -> LLMEndpoint:
-    cfg = section(section_name)
+def endpoint_resource(section_name: str, kind: str, **overrides) -> LLMEndpoint:
+    """The endpoint described by a section of distill.toml (`overrides` win)."""
+    cfg = {**section(section_name), **overrides}
     fields = set(LLMEndpoint.model_fields)
     return LLMEndpoint(kind=kind, **{k: v for k, v in cfg.items() if k in fields})

@@ -33,3 +33,12 @@ def warehouse(tmp_path) -> WarehouseResource:
 def instance():
     with dg.instance_for_test() as inst:
         yield inst
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tmp_path_factory):
+    """The whole pipeline on the bundled samples against the simulator, once per session."""
+    from tests.pipeline_fixture import start_run
+    run = start_run(tmp_path_factory.mktemp("pipeline"))
+    yield run
+    run.simulator.close()

@@ -42,6 +42,8 @@ def test_dagster_definitions_validate(tmp_path):
 @pytest.mark.slow
 def test_two_partitions_as_separate_runs_share_one_warehouse(tmp_path):
     env = _env(tmp_path)
+    # Create the instance's storage once, as `dagster dev` does, so the two runs don't race to migrate it.
+    dg.DagsterInstance.from_config(env["DAGSTER_HOME"]).dispose()
     procs = [
         subprocess.Popen([DAGSTER, "asset", "materialize", "-m", "dagster_project.definitions",
                           "--select", "raw_prompts", "--partition", key],

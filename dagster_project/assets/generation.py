@@ -29,6 +29,16 @@ def completions_table(finals: pa.Table, partition: str) -> pa.Table:
     return pa.table({c: cols[c] if c in cols else finals.column(c) for c in COMPLETION_COLUMNS})
 
 
+def generation_requests(prompts: list[tuple[str, str]], partition: str, samples: int) -> list[LLMRequest]:
+    """One request per (selected prompt, sample index); the prompt text is sent as the only user turn."""
+    return [LLMRequest(prompt_id=pid, partition=partition, sample_index=i, messages=(("user", text),))
+            for pid, text in prompts for i in range(samples)]
+
+
+SELECTED_SQL = ("SELECT prompt_id, prompt_text FROM prompt_selection "
+                "WHERE source_key = ? AND decision = 'selected' ORDER BY prompt_id")
+
+
 @dg.asset(
     partitions_def=source_partitions,
     deps=["prompt_selection"],
@@ -46,11 +56,8 @@ def r1_completions(context: dg.AssetExecutionContext, warehouse: WarehouseResour
                    r1: LLMEndpoint) -> dg.MaterializeResult:
     key = context.partition_key
     with warehouse.get_connection(purpose=f"r1_completions[{key}] read") as con:
-        prompts = con.execute(
-            "SELECT prompt_id, prompt_text FROM prompt_selection "
-            "WHERE source_key = ? AND decision = 'selected' ORDER BY prompt_id", [key]).fetchall()
-    requests = [LLMRequest(prompt_id=pid, partition=key, sample_index=i, messages=(("user", text),))
-                for pid, text in prompts for i in range(r1.samples_per_prompt)]
+        prompts = con.execute(SELECTED_SQL, [key]).fetchall()
+    requests = generation_requests(prompts, key, r1.samples_per_prompt)
     run = run_stage(context, r1, "r1", key, requests)
     table = completions_table(run.finals, key)
     with warehouse.get_connection(purpose=f"r1_completions[{key}] load") as con:

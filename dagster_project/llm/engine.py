@@ -285,9 +285,13 @@ class _Run:
                 kind = "stream_interrupted" if response_started else "connection_error"
             return _Outcome(P.RETRYABLE_ERROR, True, error_type=kind,
                             error_message=scrub(f"{type(root).__name__}: {root}", (self.key,)))  # fmt: skip
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # JSON errors, MalformedResponse
+        except (json.JSONDecodeError, UnicodeDecodeError, P.MalformedResponse) as exc:
             return _Outcome(P.RETRYABLE_ERROR, True, error_type="malformed_response",
                             error_message=scrub(f"{type(exc).__name__}: {exc}", (self.key,)))  # fmt: skip
+        except Exception as exc:  # a bug or misconfiguration on our side: record it, do not retry
+            log.exception("unexpected client error for %s", req.prompt_id)
+            return _Outcome(P.ERROR, False, error_type=f"client_error:{type(exc).__name__}",
+                            error_message=scrub(str(exc), (self.key,)))  # fmt: skip
 
     async def _read_stream(self, resp: Any, t0: float) -> tuple[P.ParsedResponse, float | None]:
         """Read an SSE body. Payloads are kept as bytes and decoded in one `json.loads` at the end;
@@ -320,7 +324,7 @@ class _Run:
             for chunk in json.loads(b"[" + b",".join(payloads) + b"]"):
                 acc.add(chunk)
         if acc.error is not None:
-            raise ValueError(f"error event in stream: {str(acc.error)[:200]}")
+            raise P.MalformedResponse(f"error event in stream: {str(acc.error)[:200]}")
         if not done and acc.finish_reason is None:
             raise httpx2.RemoteProtocolError("stream ended without a finish_reason or [DONE]")
         return acc.result(), ttft
@@ -346,6 +350,11 @@ class _Run:
                 estimate = self._estimate_tokens(req)
                 await self.tpm.take(estimate)
             epoch = await self.limiter.acquire()
+            if attempt == 1 and self._cost_budget_reached():  # spent while this request waited for a slot
+                self.limiter.release()
+                self.summary.stopped_by_budget = True
+                self.scheduled -= 1
+                return
             started = time.time()
             t0 = time.perf_counter()
             try:
@@ -432,13 +441,15 @@ class _Run:
         return cost
 
     # ---- scheduling -----------------------------------------------------------------
+    def _cost_budget_reached(self) -> bool:
+        b = self.budget
+        return b is not None and b.max_cost is not None and self.summary.cost >= b.max_cost
+
     def _budget_reached(self) -> bool:
         b = self.budget
         if b is None:
             return False
-        return (b.max_requests is not None and self.scheduled >= b.max_requests) or (
-            b.max_cost is not None and self.summary.cost >= b.max_cost
-        )
+        return (b.max_requests is not None and self.scheduled >= b.max_requests) or self._cost_budget_reached()
 
     async def worker(self, it: Any) -> None:
         while self.stop_reason is None:
@@ -466,7 +477,10 @@ class _Run:
         assert self.progress is not None
         while True:
             await asyncio.sleep(PROGRESS_INTERVAL_S)
-            self.progress(self.snapshot())
+            try:
+                self.progress(self.snapshot())
+            except Exception:
+                log.exception("progress callback failed")
 
     async def run(self, requests: Iterable[LLMRequest]) -> RunSummary:
         it = iter(requests)

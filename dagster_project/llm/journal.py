@@ -178,7 +178,9 @@ class Journal:
             "SELECT * FROM j WHERE is_final QUALIFY row_number() OVER "
             "(PARTITION BY request_hash ORDER BY finished_at DESC, attempt DESC) = 1",
         )
-        return JOURNAL_SCHEMA.empty_table() if table is None else table
+        if table is None:
+            return JOURNAL_SCHEMA.empty_table()
+        return conform(table)
 
     def final_state(self, stage: str, partition: str) -> dict[str, tuple[str, int]]:
         """request_hash -> (status, max_tokens) of the latest final row."""
@@ -192,6 +194,13 @@ class Journal:
             return {}
         cols = table.to_pydict()
         return {h: (s, m) for h, s, m in zip(cols["request_hash"], cols["status"], cols["max_tokens"])}
+
+
+def conform(table: pa.Table) -> pa.Table:
+    """Cast a journal query result back to JOURNAL_SCHEMA (DuckDB reports tz as Etc/UTC)."""
+    if set(JOURNAL_SCHEMA.names) <= set(table.column_names):
+        return table.select(JOURNAL_SCHEMA.names).cast(JOURNAL_SCHEMA)
+    return table
 
 
 def is_reusable(status: str, journaled_max_tokens: int | None, max_tokens: int) -> bool:

@@ -15,14 +15,15 @@ class AdaptiveLimiter:
 
     A 429 only cuts the cap once per "epoch": requests admitted before the last cut do
     not cut it again, so a burst of simultaneous 429s halves the cap once, not N times.
-    Each success adds `increase_per_window / limit`, i.e. about `increase_per_window`
-    slots per full window of successful requests.
+    Each full window of successes (as many as the cap) grows the cap by
+    `max(1, growth * cap)`: classic +1 for small caps, ~5 % per window for large ones so a
+    300-wide cap recovers from a cut in a dozen windows rather than 150.
     """
 
-    def __init__(self, max_limit: int, min_limit: int = 1, increase_per_window: float = 8.0) -> None:
+    def __init__(self, max_limit: int, min_limit: int = 1, growth: float = 0.05) -> None:
         self.max_limit = max_limit
         self.min_limit = max(1, min(min_limit, max_limit))
-        self.increase_per_window = increase_per_window
+        self.growth = growth
         self._limit = float(max_limit)
         self.in_flight = 0
         self.epoch = 0
@@ -64,7 +65,8 @@ class AdaptiveLimiter:
 
     def on_success(self) -> None:
         if self._limit < self.max_limit:
-            self._limit = min(float(self.max_limit), self._limit + self.increase_per_window / max(self._limit, 1.0))
+            step = max(1.0 / self._limit, self.growth)
+            self._limit = min(float(self.max_limit), self._limit + step)
             self._wake()
 
     def on_throttled(self, epoch: int) -> bool:

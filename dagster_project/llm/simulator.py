@@ -594,6 +594,8 @@ class SimulatorProcess:
 
     def close(self) -> None:
         if self.proc.poll() is None:
+            if self.proc.stdin is not None and not self.proc.stdin.closed:
+                self.proc.stdin.close()
             self.proc.terminate()
             try:
                 self.proc.wait(timeout=5)
@@ -661,8 +663,12 @@ async def _serve(args: argparse.Namespace) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    if args.exit_on_stdin_eof:
-        loop.run_in_executor(None, lambda: (sys.stdin.read(), loop.call_soon_threadsafe(stop.set)))
+    if args.exit_on_stdin_eof:  # the parent holds our stdin open; EOF means it is gone
+        def watch_stdin() -> None:
+            sys.stdin.read()
+            loop.call_soon_threadsafe(stop.set)
+
+        threading.Thread(target=watch_stdin, name="stdin-watch", daemon=True).start()
     await stop.wait()
     await runner.cleanup()
 

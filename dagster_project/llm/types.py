@@ -6,7 +6,6 @@ import ipaddress
 import json
 import os
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
@@ -20,10 +19,25 @@ class ConfigError(Exception):
     """Raised for invalid or incomplete endpoint configuration."""
 
 
+class FrozenDict(dict):  # type: ignore[type-arg]
+    """An immutable, hashable, picklable dict (JSON-serializable like a plain dict)."""
+
+    def _readonly(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("FrozenDict is immutable")
+
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _readonly  # type: ignore[assignment]
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(json.dumps(self, sort_keys=True, default=str))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenDict, (dict(self),))
+
+
 def _freeze(value: Any) -> Any:
-    """Recursively turn dicts/lists into read-only, hashable-friendly structures."""
+    """Recursively turn dicts/lists into immutable, hashable structures."""
     if isinstance(value, Mapping):
-        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+        return FrozenDict({k: _freeze(v) for k, v in value.items()})
     if isinstance(value, (list, tuple)):
         return tuple(_freeze(v) for v in value)
     return value
@@ -79,11 +93,14 @@ class EndpointConfig:
             raise ConfigError("concurrency and min_concurrency must be >= 1")
         if self.max_attempts < 1:
             raise ConfigError("max_attempts must be >= 1")
-        if not urlsplit(self.base_url).scheme.startswith("http"):
+        parts = urlsplit(self.base_url)
+        if not parts.scheme.startswith("http"):
             raise ConfigError(f"base_url must be an http(s) URL, got {safe_base_url(self.base_url)!r}")
-
-    def __hash__(self) -> int:  # extra_body is a mapping proxy, hash its JSON form
-        return hash((self.base_url, self.model, self.sampling_json(), self.max_tokens))
+        if parts.username or parts.password or parts.query or parts.fragment:
+            raise ConfigError(
+                f"base_url must not carry credentials, a query string or a fragment ({safe_base_url(self.base_url)!r});"
+                f" put the key in the environment variable named by api_key_env"
+            )
 
     def extra_body_dict(self) -> dict[str, Any]:
         return thaw(self.extra_body)
@@ -125,9 +142,6 @@ class LLMRequest:
         object.__setattr__(self, "messages", msgs)
         if self.response_format is not None:
             object.__setattr__(self, "response_format", _freeze(dict(self.response_format)))
-
-    def __hash__(self) -> int:
-        return hash((self.prompt_id, self.partition, self.sample_index, self.messages, self.purpose))
 
     @classmethod
     def from_prompt(cls, prompt_id: str, partition: str, prompt: str, sample_index: int = 0, **kw: Any) -> "LLMRequest":

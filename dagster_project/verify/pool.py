@@ -259,7 +259,7 @@ class _Supervisor:
                 chunk = [self.queue.popleft() for _ in range(min(size, len(self.queue)))]
             else:
                 return
-            payload = [(i, self.items[i].gold, self.items[i].answer) for i in chunk]
+            payload = [(i, self.items[i].gold, self.items[i].answer or "") for i in chunk]
             worker.running.extend(chunk)
             worker.since = time.monotonic()
             try:

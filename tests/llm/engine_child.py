@@ -1,0 +1,23 @@
+"""Run plan + engine in a separate process (killed with SIGKILL by test_resume)."""
+
+from __future__ import annotations
+
+import sys
+
+from conftest import math_requests
+from dagster_project.llm.engine import run_requests_sync
+from dagster_project.llm.journal import Journal, JournalWriter, plan
+from dagster_project.llm.types import EndpointConfig
+
+
+def main(base_url: str, root: str, n: int, concurrency: int) -> None:
+    cfg = EndpointConfig(base_url=base_url, model="deepseek-r1", api_key_env="DISTILL_TEST_API_KEY",
+                         concurrency=concurrency, min_concurrency=1, backoff_base_s=0.02)  # fmt: skip
+    journal = Journal(root)
+    to_send, _ = plan(cfg, math_requests(n), journal)
+    with JournalWriter(journal, "r1") as writer:  # default flush policy: 64 rows or 2 s
+        run_requests_sync(to_send, cfg, writer, run_id="killed-run")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))

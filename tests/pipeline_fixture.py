@@ -1,0 +1,49 @@
+"""One full pipeline run against the simulator, shared by the end-to-end and CLI tests."""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+
+from dagster_project import definitions
+from dagster_project.llm.simulator import SimulatorProcess, SimulatorSettings, start_simulator_process
+from dagster_project.pipeline import PipelineResult, answer_key, run_pipeline
+from dagster_project.resources import endpoint_resource
+from dagster_project.settings import reload_settings
+from dagster_project.warehouse import WarehouseResource, connection_config
+
+FAKE_KEY = "sk-test-SECRET-4f1c9e2d7a"
+
+
+@dataclass
+class PipelineRun:
+    root: Path
+    warehouse: WarehouseResource
+    resources: dict
+    simulator: SimulatorProcess
+    result: PipelineResult
+    home: Path
+
+    def run_again(self, instance: dg.DagsterInstance) -> PipelineResult:
+        return run_pipeline(definitions.defs, instance, resources=self.resources, log_level="WARNING")
+
+
+def start_run(root: Path) -> PipelineRun:
+    """Point the settings at `root`, start the simulator, and run every stage once."""
+    os.environ["DISTILL_WAREHOUSE__DIR"] = str(root / "warehouse")
+    os.environ["R1_API_KEY"] = FAKE_KEY
+    reload_settings()
+    sim = start_simulator_process(SimulatorSettings(seed=3, latency_scale=0.0), answer_key())
+    warehouse = WarehouseResource(database=str(root / "warehouse" / "warehouse.duckdb"),
+                                  connection_config=connection_config(), lock_timeout_seconds=120)
+    resources = {
+        "warehouse": warehouse,
+        "r1": endpoint_resource("generation", "r1", base_url=sim.base_url),
+        "judge": endpoint_resource("judge", "judge", base_url=sim.base_url),
+    }
+    home = root / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        result = run_pipeline(definitions.defs, instance, resources=resources, log_level="INFO")
+    return PipelineRun(root, warehouse, resources, sim, result, home)
