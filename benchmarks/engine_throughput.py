@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from dagster_project.llm.engine import run_requests_sync  # noqa: E402
 from dagster_project.llm.journal import Journal, JournalWriter  # noqa: E402
 from dagster_project.llm.simulator import SimulatorSettings, start_simulator_process  # noqa: E402
+from dagster_project.llm.tokens import shutdown_token_helper  # noqa: E402
 from dagster_project.llm.types import EndpointConfig, LLMRequest  # noqa: E402
 
 
@@ -42,6 +43,8 @@ def measure(base_url: str, n: int, concurrency: int, stream: bool, token_counts:
             summary = run_requests_sync(_requests(n), cfg, writer, run_id="bench")
         elapsed = time.perf_counter() - t0
         ru1 = resource.getrusage(resource.RUSAGE_SELF)
+        shutdown_token_helper()  # reaped now, so its CPU shows up in RUSAGE_CHILDREN
+        helper = resource.getrusage(resource.RUSAGE_CHILDREN)
         rows = Journal(root).read_sql("r1", "bench", "SELECT count(*) AS n FROM j").column("n")[0].as_py()
     cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     return {
@@ -51,6 +54,7 @@ def measure(base_url: str, n: int, concurrency: int, stream: bool, token_counts:
         "elapsed_s": round(elapsed, 3),
         "achieved_rps": round(n / elapsed, 2),
         "cpu_s_per_request": round(cpu / n, 6),
+        "token_helper_cpu_s_per_request": round((helper.ru_utime + helper.ru_stime) / n, 6),
         "peak_rss_mb": round(ru1.ru_maxrss / 1024, 1),
         "latency_p50_s": summary.latency_p50_s,
         "latency_p99_s": summary.latency_p99_s,
@@ -110,6 +114,7 @@ def main() -> None:
         "ideal_rps": ideal,
         "ratio": round(big["achieved_rps"] / ideal, 3),
         "engine_cpu_s_per_request": big["cpu_s_per_request"],
+        "token_helper_cpu_s_per_request": big["token_helper_cpu_s_per_request"],
         "peak_rss_mb": big["peak_rss_mb"],
         "ok": big["ok"],
         "journal_rows": big["journal_rows"],

@@ -401,13 +401,13 @@ class Simulator:
         await resp.prepare(request)
         base = {"id": f"sim-{uuid.uuid4().hex[:16]}", "object": "chat.completion.chunk" if chat else "text_completion",
                 "created": int(time.time()), "model": model, "system_fingerprint": FINGERPRINT}  # fmt: skip
-        events = _stream_events(base, self._message(reply), reply.raw, chat, s.reasoning_format, max(1, s.chunk_tokens))
+        lines = _stream_lines(base, self._message(reply), reply.raw, chat, s.reasoning_format, max(1, s.chunk_tokens))
         finish = dict(base, choices=[{"index": 0, "delta": {}, "finish_reason": reply.finish_reason}] if chat
                       else [{"index": 0, "text": "", "finish_reason": reply.finish_reason}])  # fmt: skip
-        events.append(finish)
+        events = [finish]
         if (body.get("stream_options") or {}).get("include_usage"):
             events.append(dict(base, choices=[], usage=self._usage(reply)))
-        lines = [b"data: " + json.dumps(e, ensure_ascii=False).encode() + b"\n\n" for e in events]
+        lines += [b"data: " + json.dumps(e, ensure_ascii=False).encode() + b"\n\n" for e in events]
         lines.append(b"data: [DONE]\n\n")
         if fault == "malformed":
             lines.insert(len(lines) // 2, b'data: {"id": "broken", "choices": [\n\n')
@@ -438,27 +438,30 @@ def _reasoning_key(fmt: str) -> str:
     return "reasoning" if fmt == "reasoning" else "reasoning_content"
 
 
-def _stream_events(
+def _stream_lines(
     base: dict[str, Any], message: tuple[str | None, str | None], raw: str, chat: bool, fmt: str, chunk_tokens: int
-) -> list[dict[str, Any]]:
+) -> list[bytes]:
+    """SSE `data:` lines for the generated text; the constant envelope is serialized once."""
     step = max(1, int(chunk_tokens * CHARS_PER_TOKEN))
-    events: list[dict[str, Any]] = []
+    head = ("data: " + json.dumps(base, ensure_ascii=False)[:-1] + ', "choices": [{"index": 0, ').encode()
+    tail = b', "finish_reason": null}]}\n\n'
+
+    def line(inner: dict[str, Any]) -> bytes:
+        return head + json.dumps(inner, ensure_ascii=False)[1:-1].encode() + tail
+
     if not chat:
-        for i in range(0, len(raw), step):
-            events.append(dict(base, choices=[{"index": 0, "text": raw[i : i + step], "finish_reason": None}]))
-        return events
+        return [line({"text": raw[i : i + step]}) for i in range(0, len(raw), step)]
     reasoning, content = message
-    events.append(dict(base, choices=[{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]))
     key = _reasoning_key(fmt)
+    lines = [line({"delta": {"role": "assistant", "content": ""}})]
     for i in range(0, len(reasoning or ""), step):
-        delta = {key: reasoning[i : i + step], "content": None}  # type: ignore[index]
-        events.append(dict(base, choices=[{"index": 0, "delta": delta, "finish_reason": None}]))
+        lines.append(line({"delta": {key: reasoning[i : i + step], "content": None}}))  # type: ignore[index]
     for i in range(0, len(content or ""), step):
-        delta = {"content": content[i : i + step]}  # type: ignore[index]
+        delta: dict[str, Any] = {"content": content[i : i + step]}  # type: ignore[index]
         if reasoning is not None:
             delta[key] = None  # as DeepSeek does: the field is present (null) in answer deltas
-        events.append(dict(base, choices=[{"index": 0, "delta": delta, "finish_reason": None}]))
-    return events
+        lines.append(line({"delta": delta}))
+    return lines
 
 
 def _user_prompt(body: dict[str, Any], chat: bool) -> str | None:

@@ -73,6 +73,11 @@ def _helper_init() -> None:
     get_tokenizer()
 
 
+def shutdown_token_helper() -> None:
+    """Stop the helper process (it is restarted on demand); also runs at interpreter exit."""
+    _shutdown_pool()
+
+
 def _shutdown_pool() -> None:
     global _pool
     with _pool_lock:

@@ -8,15 +8,18 @@ Each worker runs :func:`check_one` in its main thread; the parent enforces
 How a run proceeds:
 
 * Items without a gold answer yield ``no_gold`` at once, without touching a worker.
-* The parent sends each idle worker a chunk of items (one pickle per chunk); the worker
-  answers with one small message per finished item, so the parent always knows which item
-  is running and since when.
+* The parent sends each worker a chunk of items (one pickle per chunk) and the next chunk
+  before the current one ends; the worker answers with one small message per finished
+  item, so the parent always knows which item is running and since when.
 * An item running longer than ``item_timeout_s`` -> the worker is killed, that item is
   recorded ``timeout``, the unfinished rest of its chunk goes back to the queue and a fresh
   worker takes the slot. Finished items are never re-run, so nothing is counted twice.
 * A worker that dies (segfault, ``os._exit``, OOM kill) -> results it already sent are
   kept, the item it was running is retried once on its own (then recorded ``error``), the
   rest of its chunk is re-queued.
+* A chunk is sent ahead to a busy worker only while the unacknowledged payload stays well
+  under the socket buffer: a worker stuck in C code (holding the GIL) cannot drain its
+  pipe, and the parent must never block on it.
 
 Output order: ``no_gold`` results first, then in completion order (not input order).
 Every input item yields exactly one :class:`VerifyResult`.
@@ -29,7 +32,10 @@ import logging
 import math
 import multiprocessing as mp
 import os
+import queue
+import re
 import signal
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -40,6 +46,8 @@ MATH_VERIFY_VERSION = importlib.metadata.version("math-verify")
 STATUSES = ("correct", "incorrect", "unextractable", "no_gold", "timeout", "error")
 
 DEFAULT_CHUNK_SIZE = 64
+MAX_CHUNK_BYTES = 256 * 1024
+PREFETCH_BYTES = 96 * 1024  # well under the default 208 KiB Unix-socket send buffer
 MAX_CRASH_RETRIES = 1
 WORKER_START_TIMEOUT_S = 120.0
 MAX_FAILED_STARTS = 3
@@ -128,19 +136,23 @@ def verify_items(
 
 
 def _worker_main(conn: Connection, parse_timeout_s: int, verify_timeout_s: int) -> None:
-    """Worker loop: receive chunks of ``(index, gold, answer)``, send one result per item."""
+    """Worker loop: receive chunks of ``(index, gold, answer)``, send one result per item.
+
+    A reader thread moves incoming chunks into a local queue, so the parent can send the
+    next chunk while this one runs without ever blocking on a full pipe. Math-Verify runs
+    in the main thread (SIGALRM is blocked in the reader so the alarm lands here).
+    """
     from .checker import check_one  # imported here so the parent stays light
 
     logging.getLogger("math_verify").setLevel(logging.ERROR)
     check_one("$1$", "\\boxed{1}", parse_timeout_s, verify_timeout_s)  # load the ANTLR parser
     crash_marker = os.environ.get(CRASH_MARKER_ENV) or None
     hang_marker = os.environ.get(HANG_MARKER_ENV) or None
+    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    threading.Thread(target=_read_chunks, args=(conn, inbox), daemon=True).start()
     conn.send(("ready", os.getpid()))
     while True:
-        try:
-            chunk = conn.recv()
-        except (EOFError, OSError):
-            return
+        chunk = inbox.get()
         if chunk is None:
             return
         for index, gold, answer in chunk:
@@ -158,11 +170,24 @@ def _worker_main(conn: Connection, parse_timeout_s: int, verify_timeout_s: int) 
             conn.send((index, status, extracted, parsed_gold, time.perf_counter() - started, error))
 
 
-def _hang_ignoring_alarms() -> None:
-    """Simulate a hang that Math-Verify's SIGALRM cannot interrupt (test hook)."""
+def _read_chunks(conn: Connection, inbox: queue.SimpleQueue) -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
     while True:
-        time.sleep(3600)
+        try:
+            chunk = conn.recv()
+        except (EOFError, OSError):
+            chunk = None
+        inbox.put(chunk)
+        if chunk is None:
+            return
+
+
+def _hang_ignoring_alarms() -> None:
+    """Test hook: hang like a runaway C call, holding the GIL so no signal handler can run.
+
+    (Catastrophic regex backtracking runs inside the C regex engine for ~2**60 steps.)
+    """
+    re.match(r"(a+)+$", "a" * 60 + "b")
 
 
 # ----------------------------------------------------------------------------- parent side
@@ -176,6 +201,7 @@ class _Worker:
     ready: bool = False
     running: deque[int] = field(default_factory=deque)  # indices sent, in execution order
     since: float = 0.0  # when the first item of ``running`` started
+    queued_bytes: int = 0  # payload sent since the worker was last idle
 
 
 class _Supervisor:
@@ -195,6 +221,7 @@ class _Supervisor:
         self.context = context
         self.workers: list[_Worker] = []
         self.crashes: Counter[int] = Counter()
+        self.sizes: dict[int, int] = {}
         self.failed_starts = 0
         self.out: list[VerifyResult] = []
 
@@ -249,24 +276,57 @@ class _Supervisor:
 
     def _dispatch(self) -> None:
         for worker in self.workers:
-            if not worker.ready or worker.running:
+            if not worker.ready or len(worker.running) > self.chunk_size // 2:
                 continue
-            if self.solo:
-                chunk = [self.solo.popleft()]
-            elif self.queue:
-                idle = sum(1 for w in self.workers if not w.running) or 1
-                size = max(1, min(self.chunk_size, math.ceil(len(self.queue) / idle)))
-                chunk = [self.queue.popleft() for _ in range(min(size, len(self.queue)))]
-            else:
+            chunk, size = self._next_chunk()
+            if not chunk:
                 return
+            # A worker stuck in C code cannot drain its pipe, so a chunk sent ahead of time
+            # must fit in the socket buffer: otherwise wait until the worker is idle.
+            if worker.running and worker.queued_bytes + size > PREFETCH_BYTES:
+                self._put_back(chunk)
+                continue
             payload = [(i, self.items[i].gold, self.items[i].answer or "") for i in chunk]
+            if not worker.running:
+                worker.since = time.monotonic()
+                worker.queued_bytes = 0
             worker.running.extend(chunk)
-            worker.since = time.monotonic()
+            worker.queued_bytes += size
             try:
                 worker.conn.send(payload)
             except OSError:
                 self._handle_death(worker)
                 return  # the worker list changed; dispatch again next round
+
+    def _next_chunk(self) -> tuple[list[int], int]:
+        """Crash retries alone; otherwise up to ``chunk_size`` items and MAX_CHUNK_BYTES."""
+        if self.solo:
+            index = self.solo.popleft()
+            return [index], self._size(index)
+        target = max(1, min(self.chunk_size, math.ceil(len(self.queue) / len(self.workers))))
+        chunk, total = [], 0
+        while self.queue and len(chunk) < target:
+            size = self._size(self.queue[0])
+            if chunk and total + size > MAX_CHUNK_BYTES:
+                break
+            chunk.append(self.queue.popleft())
+            total += size
+        return chunk, total
+
+    def _put_back(self, chunk: list[int]) -> None:
+        if len(chunk) == 1 and self.crashes[chunk[0]]:
+            self.solo.appendleft(chunk[0])
+        else:
+            self.queue.extendleft(reversed(chunk))
+
+    def _size(self, index: int) -> int:
+        """Approximate pickled size of one item (cached: it is asked for on send and receipt)."""
+        size = self.sizes.get(index)
+        if size is None:
+            item = self.items[index]
+            size = len((item.gold or "").encode()) + len((item.answer or "").encode()) + 64
+            self.sizes[index] = size
+        return size
 
     def _wait_and_collect(self) -> None:
         if not self.workers:
@@ -311,6 +371,7 @@ class _Supervisor:
         index, status, extracted, parsed_gold, seconds, error = message
         if index in worker.running:
             worker.running.remove(index)
+            worker.queued_bytes = max(0, worker.queued_bytes - self._size(index))
         worker.since = time.monotonic()
         if index not in self.remaining:
             return  # already accounted for; never count an item twice

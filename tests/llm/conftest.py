@@ -1,4 +1,4 @@
-"""Fixtures: one simulator subprocess per test session, reset to a fast, fault-free baseline per test."""
+"""Fixtures: one simulator subprocess shared by all tests, reset to a fast, fault-free baseline per test."""
 
 from __future__ import annotations
 

@@ -66,6 +66,20 @@ def test_hanging_items_time_out_and_everything_else_is_verified(monkeypatch):
     assert elapsed < 20
 
 
+def test_a_worker_stuck_holding_the_gil_cannot_block_dispatch(monkeypatch):
+    """Large payloads are never sent ahead to a busy worker, so a stuck one cannot fill its pipe."""
+    monkeypatch.setenv(HANG_MARKER_ENV, HANG)
+    filler = "这是一段很长的推理文字，用来把每条回答撑到很大。" * 4000  # ~290 KB of UTF-8 each
+    items = [VerifyItem("hook", "$1$", f"\\boxed{{1}} {HANG}")]
+    items += [VerifyItem(f"big{i}", f"${i}$", f"{filler}\n所以答案是 \\boxed{{{i}}}。") for i in range(6)]
+    started = time.monotonic()
+    results = list(verify_items(items, workers=1, item_timeout_s=3, chunk_size=4))
+    got = by_id(results)
+    assert got["hook"].status == "timeout"
+    assert all(got[f"big{i}"].status == "correct" for i in range(6))
+    assert time.monotonic() - started < 20
+
+
 def test_a_crashing_worker_loses_no_item(monkeypatch):
     monkeypatch.setenv(CRASH_MARKER_ENV, CRASH)
     normal = normal_items(30)
