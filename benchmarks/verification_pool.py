@@ -4,7 +4,8 @@ Builds realistic rows (a few hundred characters of Chinese reasoning-style answe
 inline LaTeX, ending in ``\\boxed{...}``; golds mixing ints, fractions, mixed numbers,
 decimals, percents and option letters; about 1/4 wrong, a few percent with no box; the text
 varies row to row so Math-Verify's lru caches do not make it trivial), verifies them both
-ways and prints one JSON object.
+ways and prints one JSON object. ``parallel_ceiling_*`` measures what the machine gives
+to perfectly parallel work at that moment (other jobs on a shared host lower it).
 
     python benchmarks/verification_pool.py --rows 20000
 """
@@ -102,6 +103,31 @@ def build_rows(n: int, seed: int = 20250214) -> list[VerifyItem]:
     return items
 
 
+def _burn(n: int) -> float:
+    started = time.perf_counter()
+    total = 0
+    for i in range(n):
+        total += i * i
+    return time.perf_counter() - started
+
+
+def parallel_ceiling(workers: int, n: int = 8_000_000) -> float:
+    """Speedup the machine gives right now to perfectly parallel pure-Python work.
+
+    On a shared or busy host this is well below ``workers``; read the pool's speedup
+    against it.
+    """
+    import multiprocessing as mp
+
+    single = _burn(n)
+    with mp.get_context("spawn").Pool(workers) as pool:
+        pool.map(_burn, [1000] * workers)  # start-up outside the measurement
+        started = time.perf_counter()
+        pool.map(_burn, [n] * workers)
+        parallel = time.perf_counter() - started
+    return workers * single / parallel
+
+
 def _cpu_seconds() -> float:
     """User + system CPU of this process and its finished children (the pool's workers)."""
     own = resource.getrusage(resource.RUSAGE_SELF)
@@ -115,16 +141,20 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0, help="0 = all cores")
     parser.add_argument("--item-timeout", type=float, default=20.0)
     parser.add_argument("--chunk-size", type=int, default=64)
+    parser.add_argument("--start-method", choices=["spawn", "forkserver"], default="spawn")
     args = parser.parse_args()
     logging.getLogger("math_verify").setLevel(logging.ERROR)
 
     items = build_rows(args.rows)
+    workers = args.workers or os.cpu_count() or 1
+    ceiling_before = parallel_ceiling(workers)
     load_before = os.getloadavg()[0]
 
     cpu_before = _cpu_seconds()
     started = time.perf_counter()
     pool_results = list(
-        verify_items(items, workers=args.workers, item_timeout_s=args.item_timeout, chunk_size=args.chunk_size)
+        verify_items(items, workers=args.workers, item_timeout_s=args.item_timeout,
+                     chunk_size=args.chunk_size, start_method=args.start_method)
     )
     pool_seconds = time.perf_counter() - started
     pool_cpu = _cpu_seconds() - cpu_before
@@ -154,8 +184,11 @@ def main() -> None:
         "timeouts": statuses.get("timeout", 0),
         "status_counts": dict(sorted(statuses.items())),
         "pool_vs_serial_disagreements": disagreements,
-        "workers": args.workers or os.cpu_count(),
+        "workers": workers,
+        "start_method": args.start_method,
         "cpu_count": os.cpu_count(),
+        "parallel_ceiling_before": round(ceiling_before, 2),
+        "parallel_ceiling_after": round(parallel_ceiling(workers), 2),
         "load_avg_1m_before": round(load_before, 2),
         "load_avg_1m_after": round(os.getloadavg()[0], 2),
         "math_verify": MATH_VERIFY_VERSION,

@@ -6,12 +6,12 @@ from dagster_project import definitions
 from dagster_project.partitions import source_manifests, source_partitions
 from dagster_project.sources.loader import load_source
 from dagster_project.settings import REPO_ROOT
-from tests.helpers import query
+from tests.helpers import query, resources_for
 
 
 def _materialize(key, warehouse, instance):
     return dg.materialize(definitions.defs.assets, selection=["raw_prompts"], partition_key=key,
-                          resources={"warehouse": warehouse}, instance=instance)
+                          resources=resources_for(warehouse), instance=instance)
 
 
 def test_every_partition_materializes_with_counts(warehouse, instance):

@@ -7,7 +7,7 @@ import pytest
 
 from dagster_project import definitions
 from dagster_project.sql_models import SqlModelError, build_sql_assets, discover_models, referenced_tables
-from tests.helpers import load_all_sources, query
+from tests.helpers import load_all_sources, query, resources_for
 
 SQL_ROOT = Path(__file__).resolve().parents[1] / "sql"
 
@@ -59,6 +59,11 @@ def test_prompt_models_normalize_dedup_and_select(warehouse, instance):
         where p.decision = 'exact_duplicate' and p.source_key <> w.source_key""")
     assert rows == [("m-a-p-neo-sft-phase2", "exact_duplicate", "m-a-p-coig-cqia")]
 
+    # Decontamination: the bundled kaoyan rows 15-17 overlap the LIMO kaoyan evaluation set.
+    rows = query(warehouse, """
+        select matched_eval_item from prompt_selection where decision = 'contaminated' order by 1""")
+    assert len(rows) == 3 and all(r[0].startswith("limo_kaoyan:") for r in rows)
+
     # The math suffix is added to the request only, for the categories that ask for it.
     suffix = "请一步步推理，并把最终答案放到 \\boxed{}。"
     rows = query(warehouse, "select category, question, prompt_text from stg_prompts")
@@ -75,7 +80,7 @@ def test_quota_is_respected_and_deterministic(warehouse, instance, tmp_path):
     with warehouse.get_connection() as con:
         con.execute("update seed_category_targets set prompt_quota = 5 where category = 'General'")
     result = dg.materialize(definitions.defs.assets, selection=["prompt_selection"],
-                            resources={"warehouse": warehouse}, instance=instance)
+                            resources=resources_for(warehouse), instance=instance)
     assert result.success
     first = query(warehouse, "select prompt_id from prompt_selection where category = 'General' "
                              "and decision = 'selected' order by 1")
@@ -85,6 +90,6 @@ def test_quota_is_respected_and_deterministic(warehouse, instance, tmp_path):
                              "and decision = 'selected'")[0][0]
     assert repos == 5
     dg.materialize(definitions.defs.assets, selection=["prompt_selection"],
-                   resources={"warehouse": warehouse}, instance=instance)
+                   resources=resources_for(warehouse), instance=instance)
     assert query(warehouse, "select prompt_id from prompt_selection where category = 'General' "
                             "and decision = 'selected' order by 1") == first

@@ -175,31 +175,40 @@ class StreamAccumulator:
         self.error: Any = None
 
     def add(self, chunk: dict[str, Any]) -> bool:
-        """Add one chunk; return True if it carried generated text."""
+        """Add one chunk; return True if it carried generated text. Only choice 0 is read (n=1)."""
         self.chunks += 1
-        if "error" in chunk and not chunk.get("choices"):
-            self.error = chunk["error"]
+        choices = chunk.get("choices")
+        if not choices:
+            if chunk.get("usage"):
+                self.usage = chunk["usage"]
+            elif "error" in chunk:
+                self.error = chunk["error"]
             return False
+        if self.fingerprint is None:
+            self.fingerprint = chunk.get("system_fingerprint")
         if chunk.get("usage"):
             self.usage = chunk["usage"]
-        if self.fingerprint is None and chunk.get("system_fingerprint"):
-            self.fingerprint = chunk["system_fingerprint"]
-        got_text = False
-        for choice in chunk.get("choices") or ():
-            delta = choice.get("delta")
-            text = choice.get("text") if delta is None else delta.get("content")
+        choice = choices[0]
+        if choice.get("finish_reason"):
+            self.finish_reason = choice["finish_reason"]
+        delta = choice.get("delta")
+        if delta is None:  # /v1/completions
+            text = choice.get("text")
             if text:
                 self.content.append(text)
+                return True
+            return False
+        got_text = False
+        text = delta.get("content")
+        if text:
+            self.content.append(text)
+            got_text = True
+        if "reasoning_content" in delta or "reasoning" in delta:
+            self.saw_reasoning = True
+            r = delta.get("reasoning_content") or delta.get("reasoning")
+            if r:
+                self.reasoning.append(r)
                 got_text = True
-            if delta is not None:
-                r = _reasoning_of(delta)
-                if r is not None:
-                    self.saw_reasoning = True
-                    if r:
-                        self.reasoning.append(r)
-                        got_text = True
-            if choice.get("finish_reason"):
-                self.finish_reason = choice["finish_reason"]
         return got_text
 
     def result(self) -> ParsedResponse:

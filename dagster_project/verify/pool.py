@@ -34,13 +34,14 @@ import multiprocessing as mp
 import os
 import queue
 import re
+import selectors
 import signal
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 
 MATH_VERIFY_VERSION = importlib.metadata.version("math-verify")
 STATUSES = ("correct", "incorrect", "unextractable", "no_gold", "timeout", "error")
@@ -51,6 +52,7 @@ PREFETCH_BYTES = 96 * 1024  # well under the default 208 KiB Unix-socket send bu
 MAX_CRASH_RETRIES = 1
 WORKER_START_TIMEOUT_S = 120.0
 MAX_FAILED_STARTS = 3
+POLL_INTERVAL_S = 0.005
 
 # Test hooks, read by workers: an answer containing the marker crashes / hangs its worker.
 CRASH_MARKER_ENV = "VERIFY_POOL_TEST_CRASH_MARKER"
@@ -93,11 +95,15 @@ def verify_items(
     (``verify_timeout_s`` defaults to ``parse_timeout_s``); ``item_timeout_s`` is the hard
     wall-clock limit per item. ``progress(done, total)`` is called after every result.
     ``start_method`` must be "spawn" or "forkserver" (callers may have threads).
+    Results come back in completion order (``no_gold`` first), exactly one per item.
     """
     if start_method not in ("spawn", "forkserver"):
         raise ValueError("start_method must be 'spawn' or 'forkserver'")
     if item_timeout_s <= 0 or chunk_size < 1:
         raise ValueError("item_timeout_s must be > 0 and chunk_size >= 1")
+    for seconds in (parse_timeout_s, verify_timeout_s):
+        if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, int) or seconds <= 0):
+            raise TypeError(f"Math-Verify timeouts must be positive whole seconds, got {seconds!r}")
     items = list(items)
     total = len(items)
     done = 0
@@ -123,8 +129,8 @@ def verify_items(
         indices=pending,
         workers=min(workers or os.cpu_count() or 1, len(pending)),
         item_timeout_s=float(item_timeout_s),
-        parse_timeout_s=int(parse_timeout_s),
-        verify_timeout_s=int(verify_timeout_s if verify_timeout_s is not None else parse_timeout_s),
+        parse_timeout_s=parse_timeout_s,
+        verify_timeout_s=verify_timeout_s if verify_timeout_s is not None else parse_timeout_s,
         chunk_size=chunk_size,
         context=mp.get_context(start_method),
     )
@@ -224,6 +230,8 @@ class _Supervisor:
         self.sizes: dict[int, int] = {}
         self.failed_starts = 0
         self.out: list[VerifyResult] = []
+        self.selector = selectors.DefaultSelector()
+        self.last_wake = 0.0
 
     def run(self) -> Iterator[VerifyResult]:
         try:
@@ -252,10 +260,15 @@ class _Supervisor:
             )
             process.start()
             child_conn.close()
-            self.workers.append(_Worker(process, parent_conn, spawned_at=time.monotonic()))
+            worker = _Worker(process, parent_conn, spawned_at=time.monotonic())
+            self.selector.register(parent_conn, selectors.EVENT_READ, worker)
+            self.selector.register(process.sentinel, selectors.EVENT_READ, worker)
+            self.workers.append(worker)
             busy_or_ready += 1
 
     def _retire(self, worker: _Worker, *, kill: bool) -> None:
+        self.selector.unregister(worker.conn)
+        self.selector.unregister(worker.process.sentinel)
         if kill and worker.process.is_alive():
             worker.process.kill()
         worker.process.join(timeout=5)
@@ -271,6 +284,7 @@ class _Supervisor:
         for worker in list(self.workers):
             worker.process.join(timeout=2)
             self._retire(worker, kill=True)
+        self.selector.close()
 
     # -- work distribution
 
@@ -329,25 +343,32 @@ class _Supervisor:
         return size
 
     def _wait_and_collect(self) -> None:
+        """Sleep until a worker has news (or the next deadline), then read everything ready.
+
+        Iterations are paced to at least POLL_INTERVAL_S so results are read in batches:
+        one wake-up per result would cost the parent a large share of a core.
+        """
         if not self.workers:
             return
         now = time.monotonic()
+        pause = self.last_wake + POLL_INTERVAL_S - now
+        if pause > 0:
+            time.sleep(pause)
+            now = time.monotonic()
         deadlines = [
             (w.since + self.item_timeout_s) if w.running else (w.spawned_at + WORKER_START_TIMEOUT_S)
             for w in self.workers
             if w.running or not w.ready
         ]
         wait_s = max(0.0, min(deadlines) - now) if deadlines else 1.0
-        by_handle = {}
-        for worker in self.workers:
-            by_handle[worker.conn] = worker
-            by_handle[worker.process.sentinel] = worker
+        events = self.selector.select(timeout=wait_s)
+        self.last_wake = time.monotonic()
         dead: list[_Worker] = []
-        for handle in wait(list(by_handle), timeout=wait_s):
-            worker = by_handle[handle]
+        for key, _ in events:
+            worker = key.data
             if worker in dead:
                 continue
-            if not self._drain(worker) or handle == worker.process.sentinel:
+            if not self._drain(worker) or key.fileobj == worker.process.sentinel:
                 dead.append(worker)
         for worker in dead:
             if worker in self.workers:

@@ -1,4 +1,5 @@
 -- materialized: table
+-- group: scoring
 -- description: Completions the judge must score, and with which judge - `correctness` (10/0 against the reference) for Math/Exam rows Math-Verify could not decide, `quality` (0-10) for STEM/General rows and for Math/Exam rows without a reference, plus a seeded audit sample of verifier-decided rows so verifier/judge disagreement is measurable.
 with completions as (
     select * from r1_completions

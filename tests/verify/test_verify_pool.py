@@ -5,6 +5,7 @@ from collections import Counter
 
 import pytest
 
+from dagster_project.verify import pool
 from dagster_project.verify.checker import check_one
 from dagster_project.verify.pool import (
     CRASH_MARKER_ENV,
@@ -57,13 +58,13 @@ def test_hanging_items_time_out_and_everything_else_is_verified(monkeypatch):
     assert set(got) == {it.completion_id for it in items}
     for item in hung:
         assert got[item.completion_id].status == "timeout"
-        assert 3 <= got[item.completion_id].seconds < 5
+        assert 3 <= got[item.completion_id].seconds < 6
     for item in normal:
         assert got[item.completion_id].status == expected_status(item), item
     statuses = Counter(r.status for r in results)
     assert statuses["correct"] > 10 and statuses["incorrect"] > 10 and statuses["unextractable"] == 10
     # a stall would never end (the hook ignores SIGALRM); two 3 s kills plus restarts stay bounded
-    assert elapsed < 20
+    assert elapsed < 30
 
 
 def test_a_worker_stuck_holding_the_gil_cannot_block_dispatch(monkeypatch):
@@ -94,12 +95,14 @@ def test_a_crashing_worker_loses_no_item(monkeypatch):
         assert got[item.completion_id].status == expected_status(item)
 
 
-def test_items_without_gold_never_reach_a_worker():
+def test_items_without_gold_never_reach_a_worker(monkeypatch):
+    def no_workers(**_):
+        raise AssertionError("a worker pool was started")
+
+    monkeypatch.setattr(pool, "_Supervisor", no_workers)
     items = [VerifyItem(f"g{i}", gold, "\\boxed{1}") for i, gold in enumerate([None, "", "  "])]
-    started = time.monotonic()
     results = list(verify_items(items, workers=2))
     assert [r.status for r in results] == ["no_gold"] * 3
-    assert time.monotonic() - started < 0.5  # no process was spawned
 
 
 def test_progress_and_one_result_per_item():
@@ -114,4 +117,6 @@ def test_progress_and_one_result_per_item():
 def test_arguments_are_checked():
     with pytest.raises(ValueError):
         list(verify_items(normal_items(1), start_method="fork"))
+    with pytest.raises(TypeError):
+        list(verify_items(normal_items(1), parse_timeout_s=0.5))
     assert MATH_VERIFY_VERSION == "0.9.0"

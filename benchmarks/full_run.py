@@ -1,0 +1,236 @@
+"""The whole pipeline at full size against the simulator (a subprocess, zero latency), measured per stage.
+
+Generates synthetic sources (benchmarks/generate_sources.py) unless --sources names a generated
+folder, points the settings at them and at a temporary warehouse and DAGSTER_HOME, and runs every
+stage with `run_pipeline` (real Dagster materializations). Prints one JSON object per stage as it
+finishes, then the whole result; --out also writes it to a file.
+
+    python benchmarks/full_run.py --scale 1.0 --out benchmarks/results/full_run.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+# The simulator's lengths: R1 reasoning of a few thousand characters, answers of a few hundred.
+REASONING_CHARS = (1500, 6000)
+ANSWER_CHARS = (200, 900)
+
+STAGE_ROWS = {
+    "load sources": "SELECT count(*) FROM raw_prompts",
+    "select prompts": "SELECT count(*) FROM prompt_selection WHERE decision = 'selected'",
+    "generate (R1)": "SELECT count(*) FROM r1_completions",
+    "verify (Math-Verify)": "SELECT count(*) FROM verifications",
+    "route to the judge": "SELECT count(*) FROM int_judge_queue",
+    "judge": "SELECT count(*) FROM judge_scores",
+    "score, curate, export": "SELECT count(*) FROM sft_balanced",
+}
+
+
+def machine_info() -> dict:
+    """CPU, memory, versions and date, recorded next to the numbers."""
+    import duckdb
+
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), "")
+    except OSError:
+        pass
+    mem_kb = 0
+    try:
+        with open("/proc/meminfo") as fh:
+            mem_kb = int(next(line.split()[1] for line in fh if line.startswith("MemTotal")))
+    except (OSError, StopIteration):
+        pass
+    return {
+        "cpu_count": os.cpu_count(), "cpu_model": model, "memory_gib": round(mem_kb / 2**20, 1),
+        "python": platform.python_version(), "duckdb": duckdb.__version__, "platform": platform.platform(),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def _tree_rss_bytes(root: int) -> int:
+    """RSS of a process and all its descendants (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        children.setdefault(int(fields[1]), []).append(pid)
+        rss[pid] = int(fields[21]) * page
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo.extend(children.get(pid, []))
+    return total
+
+
+class RssSampler(threading.Thread):
+    """Samples the RSS of this process tree every `interval` seconds; `peak()` since the last reset."""
+
+    def __init__(self, interval: float = 0.5) -> None:
+        super().__init__(daemon=True, name="rss-sampler")
+        self.interval, self._peak, self._stop = interval, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._peak = max(self._peak, _tree_rss_bytes(os.getpid()))
+
+    def reset(self) -> int:
+        peak, self._peak = self._peak, _tree_rss_bytes(os.getpid())
+        return peak
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
+
+
+def _cpu(who: int) -> float:
+    ru = resource.getrusage(who)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _mb(n: float) -> float:
+    return round(n / 2**20, 1)
+
+
+def _emit(obj: dict) -> None:
+    print(json.dumps(obj, ensure_ascii=False), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 110,000 distinct prompts")
+    parser.add_argument("--out", type=Path, help="also write the result JSON here")
+    parser.add_argument("--sources", type=Path, help="a folder written by generate_sources.py (default: generate)")
+    parser.add_argument("--workdir", type=Path, help="where the warehouse and DAGSTER_HOME go (default: a temp dir)")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = parser.parse_args()
+
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="distill-full-run-"))
+    work.mkdir(parents=True, exist_ok=True)
+    sampler = RssSampler()
+    sampler.start()
+    result: dict = {"benchmark": "full_run", "scale": args.scale, "machine": machine_info(), "stages": []}
+    t_start = time.perf_counter()
+    from benchmarks.generate_sources import generate
+
+    if args.sources is None:
+        t0 = time.perf_counter()
+        gen = generate(work / "sources_data", args.scale, seed=20250219)
+        args.sources = work / "sources_data"
+        result["generate_sources"] = {"seconds": round(time.perf_counter() - t0, 2),
+                                      "rows_written": gen["rows_written"], "distinct_prompts": gen["distinct_prompts"],
+                                      "planted": gen["planted"], "bytes_written": gen["bytes_written"]}
+        _emit({"generate_sources": result["generate_sources"]})
+
+    # Settings are read at import time (partitions come from the manifests): set them first.
+    os.environ["DISTILL_SOURCES__MANIFESTS"] = str((args.sources / "sources").resolve())
+    os.environ["DISTILL_WAREHOUSE__DIR"] = str(work / "warehouse")
+    os.environ["DAGSTER_HOME"] = str(work / "dagster_home")
+    os.environ.setdefault("R1_API_KEY", "sk-simulated")
+    os.environ.setdefault("JUDGE_API_KEY", "sk-simulated")
+    (work / "dagster_home").mkdir(parents=True, exist_ok=True)
+
+    import dagster as dg
+    import duckdb
+
+    from dagster_project import definitions
+    from dagster_project.llm.simulator import SimulatorSettings, start_simulator_process
+    from dagster_project.pipeline import STAGES, answer_key, run_pipeline
+    from dagster_project.resources import endpoint_resource, warehouse_resource
+    from dagster_project.settings import database_path, exports_dir, journal_dir
+
+    t0 = time.perf_counter()
+    key = answer_key()
+    sim_settings = SimulatorSettings(seed=3, latency_scale=0.0, reasoning_chars=REASONING_CHARS,
+                                     answer_chars=ANSWER_CHARS)
+    sim = start_simulator_process(sim_settings, key)
+    result["simulator"] = {"reasoning_chars": list(REASONING_CHARS), "answer_chars": list(ANSWER_CHARS),
+                           "latency_scale": 0.0, "answer_key_entries": len(key),
+                           "startup_seconds": round(time.perf_counter() - t0, 2)}
+    resources = {"warehouse": warehouse_resource(),
+                 "r1": endpoint_resource("generation", "r1", base_url=sim.base_url),
+                 "judge": endpoint_resource("judge", "judge", base_url=sim.base_url)}
+    sampler.reset()
+    try:
+        with dg.DagsterInstance.from_config(str(work / "dagster_home")) as instance:
+            for stage, _, _ in STAGES:
+                cpu0 = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
+                t0 = time.perf_counter()
+                timing = run_pipeline(definitions.defs, instance, resources=resources, stages=[stage],
+                                      log_level="WARNING").timings[0]
+                seconds = time.perf_counter() - t0
+                with duckdb.connect(str(database_path()), read_only=True) as con:
+                    rows = con.execute(STAGE_ROWS[stage]).fetchone()[0]
+                entry = {
+                    "stage": stage, "rows": rows, "seconds": round(seconds, 2),
+                    "rows_per_s": round(rows / seconds, 1) if seconds else None, "dagster_runs": timing.runs,
+                    "cpu_s_self": round(_cpu(resource.RUSAGE_SELF) - cpu0[0], 2),
+                    "cpu_s_reaped_children": round(_cpu(resource.RUSAGE_CHILDREN) - cpu0[1], 2),
+                    "peak_rss_tree_mb": _mb(sampler.reset()),
+                    "warehouse_mb": _mb(_size(database_path())), "journal_mb": _mb(_size(journal_dir())),
+                }
+                result["stages"].append(entry)
+                _emit(entry)
+        with duckdb.connect(str(database_path()), read_only=True) as con:
+            result["counts"] = {
+                "decisions": dict(con.execute("SELECT decision, count(*) FROM prompt_selection GROUP BY 1 ORDER BY 1").fetchall()),
+                "rejected_rows": con.execute("SELECT count(*) FROM rejected_rows").fetchone()[0],
+                "verify_status": dict(con.execute("SELECT status, count(*) FROM verifications GROUP BY 1 ORDER BY 1").fetchall()),
+                "sft_by_category": dict(con.execute("SELECT category, count(*) FROM sft_balanced GROUP BY 1 ORDER BY 1").fetchall()),
+                "avg_reasoning_chars": round(con.execute("SELECT avg(length(reasoning)) FROM r1_completions").fetchone()[0], 1),
+                "avg_content_chars": round(con.execute("SELECT avg(length(content)) FROM r1_completions").fetchone()[0], 1),
+            }
+        sim_stats = sim.stats()
+        result["simulator"]["requests"] = sim_stats["total_requests"]
+    finally:
+        sim.close()
+        sampler.stop()
+    total = sum(s["seconds"] for s in result["stages"])
+    ru_self, ru_child = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    result["totals"] = {
+        "pipeline_seconds": round(total, 1), "pipeline_minutes": round(total / 60, 2),
+        "wall_seconds_including_generation": round(time.perf_counter() - t_start, 1),
+        "peak_rss_tree_mb": max(s["peak_rss_tree_mb"] for s in result["stages"]),
+        "maxrss_self_mb": _mb(ru_self.ru_maxrss * 1024), "maxrss_largest_child_mb": _mb(ru_child.ru_maxrss * 1024),
+        "warehouse_mb": _mb(_size(database_path())), "journal_mb": _mb(_size(journal_dir())),
+        "exports_mb": _mb(_size(exports_dir())),
+    }
+    _emit({"totals": result["totals"]})
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    if not args.keep and not args.workdir:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
