@@ -5,13 +5,16 @@ with scored as (
 ),
 
 completions as (
-    select completion_id, question_text, reasoning, content, prompt_tokens_len,
-           reasoning_tokens_len, content_tokens_len
-    from (
-        select c.*, p.question as question_text
-        from r1_completions as c
-        join prompt_selection as p using (prompt_id)
-    )
+    select
+        c.completion_id,
+        p.question as question_text,
+        c.reasoning,
+        c.content,
+        c.prompt_tokens_len,
+        c.reasoning_tokens_len,
+        c.content_tokens_len
+    from r1_completions as c
+    join prompt_selection as p using (prompt_id)
 ),
 
 targets as (
