@@ -171,6 +171,16 @@ def replace_partition(con: duckdb.DuckDBPyConnection, table: str, column: str, k
     return rows.num_rows
 
 
+def replace_table(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> int:
+    """Create or replace a whole table from an Arrow table."""
+    con.register("_incoming", rows)
+    try:
+        con.execute(f'CREATE OR REPLACE TABLE "{table}" AS SELECT * FROM _incoming')
+    finally:
+        con.unregister("_incoming")
+    return rows.num_rows
+
+
 @dataclass(frozen=True)
 class TableInfo:
     row_count: int

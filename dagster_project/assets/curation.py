@@ -12,7 +12,7 @@ from ..curation.export import write_export
 from ..curation.near_dup import find_near_duplicates
 from ..resources import DUCKDB_POOL
 from ..settings import REPO_ROOT, exports_dir, section, settings
-from ..warehouse import WarehouseResource, describe_table
+from ..warehouse import WarehouseResource, describe_table, replace_table
 from .metadata import table_metadata
 
 EXPORT_VIEWS = {"raw": "sft_raw", "sft": "sft_alpaca", "messages": "sft_messages"}
@@ -39,9 +39,7 @@ def response_near_duplicates(context: dg.AssetExecutionContext, warehouse: Wareh
                                  threshold=float(cfg.get("response_dup_threshold", 0.9)),
                                  ngram=int(cfg.get("near_dup_ngram", 5)))
     with warehouse.get_connection(purpose="response_near_duplicates write") as con:
-        con.register("_pairs", pairs)
-        con.execute("CREATE OR REPLACE TABLE response_near_duplicates AS SELECT * FROM _pairs")
-        con.unregister("_pairs")
+        replace_table(con, "response_near_duplicates", pairs)
         info = describe_table(con, "response_near_duplicates")
     context.log.info(f"{pairs.num_rows} near-identical responses among {rows.num_rows} scored completions")
     return dg.MaterializeResult(metadata={**table_metadata("response_near_duplicates", info),

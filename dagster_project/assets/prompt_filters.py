@@ -12,7 +12,7 @@ from ..curation.decontam import find_contamination, load_eval_sets
 from ..curation.near_dup import find_near_duplicates
 from ..resources import DUCKDB_POOL
 from ..settings import REPO_ROOT, section
-from ..warehouse import WarehouseResource, describe_table
+from ..warehouse import WarehouseResource, describe_table, replace_table
 from .metadata import table_metadata
 
 EVAL_SETS_DIR = REPO_ROOT / "assets" / "eval_sets"
@@ -32,9 +32,7 @@ def _read_prompts(warehouse: WarehouseResource, purpose: str) -> pa.Table:
 
 def _write(warehouse: WarehouseResource, name: str, table: pa.Table) -> dict:
     with warehouse.get_connection(purpose=name) as con:
-        con.register("_result", table)
-        con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _result')
-        con.unregister("_result")
+        replace_table(con, name, table)
         return table_metadata(name, describe_table(con, name))
 
 

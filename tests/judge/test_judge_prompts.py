@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from dagster_project.llm.tokens import get_tokenizer
 from dagster_project.judge.prompts import (
     CORRECTNESS_SCHEMA,
     OMISSION_MARKER,
@@ -15,7 +16,6 @@ from dagster_project.judge.prompts import (
     excerpt,
     fill,
     quality_messages,
-    r1_tokenizer,
     reasoning_excerpt,
     response_format,
 )
@@ -33,7 +33,7 @@ def user_text(messages):
 
 def test_templates_live_in_assets_prompts():
     assert PROMPTS_DIR == ROOT / "assets" / "prompts"
-    assert r1_tokenizer().token_to_id("</think>") == 128799  # the R1 (V3) vocabulary
+    assert get_tokenizer().token_to_id("</think>") == 128799  # the R1 (V3) vocabulary
 
 
 def test_correctness_prompt_has_the_reference_marker_and_inputs():
