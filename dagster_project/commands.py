@@ -167,7 +167,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     """Dry run before a paid run: per source and category, the prompts selected, already in the journal,
     still to send, and the estimated input/output tokens and cost from the price config."""
-    from .assets.generation import SELECTED_SQL, generation_requests
+    from .assets.generation import generation_requests
     from .llm.journal import Journal, plan
     from .llm.tokens import count_tokens
     from .partitions import manifest_for, source_partitions
@@ -183,9 +183,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     journal = Journal(journal_dir())
     rows, totals = [], [0, 0, 0, 0, 0, 0, 0.0]
     for key in keys:
-        res = run_query(f"SELECT p.prompt_id, p.prompt_text, p.category FROM prompt_selection p "
-                        f"WHERE p.source_key = '{key}' AND p.decision = 'selected' ORDER BY p.prompt_id",
-                        database_path(), journal_dir(), wait_s=args.wait, max_rows=10**9)
+        res = run_query("SELECT prompt_id, prompt_text, category FROM prompt_selection "
+                        "WHERE source_key = ? AND decision = 'selected' ORDER BY prompt_id",
+                        database_path(), journal_dir(), wait_s=args.wait, max_rows=10**9, params=[key])
         by_cat: dict[str, list[tuple[str, str]]] = {}
         for pid, text, category in res.rows:
             by_cat.setdefault(category, []).append((pid, text))

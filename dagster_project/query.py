@@ -40,25 +40,26 @@ def _ledger_views(con: duckdb.DuckDBPyConnection, journal_dir: Path) -> None:
 
 
 def run_query(sql: str, database: Path, journal_dir: Path, *, wait_s: float = 10.0,
-              max_rows: int = 1000) -> QueryResult:
+              max_rows: int = 1000, params: list | None = None) -> QueryResult:
     """Run one query; raises WarehouseBusy when the warehouse stays locked for `wait_s`."""
     if not database.exists():
         con = duckdb.connect(":memory:")
         try:
-            return _execute(con, sql, journal_dir, max_rows)
+            return _execute(con, sql, journal_dir, max_rows, params)
         finally:
             con.close()
     with warehouse_lock(database, timeout_s=wait_s, purpose="distill sql"):
         con = duckdb.connect(str(database), read_only=True, config=connection_config())
         try:
-            return _execute(con, sql, journal_dir, max_rows)
+            return _execute(con, sql, journal_dir, max_rows, params)
         finally:
             con.close()
 
 
-def _execute(con: duckdb.DuckDBPyConnection, sql: str, journal_dir: Path, max_rows: int) -> QueryResult:
+def _execute(con: duckdb.DuckDBPyConnection, sql: str, journal_dir: Path, max_rows: int,
+             params: list | None = None) -> QueryResult:
     _ledger_views(con, journal_dir)
-    cur = con.execute(sql)
+    cur = con.execute(sql, params or [])
     columns = [d[0] for d in cur.description or []]
     rows = cur.fetchmany(max_rows + 1) if columns else []
     con.execute("SELECT 1").fetchall()  # finish the result before closing

@@ -78,6 +78,9 @@ JOURNAL_SCHEMA = pa.schema(
 _TIMESTAMP_FIELDS = ("started_at", "finished_at")
 _COUNTED_STATUSES = (OK, TRUNCATED)
 REUSED_ALWAYS = (OK, CONTENT_FILTER, EMPTY_REASONING)
+# A writer that falls behind (an endpoint answering faster than tokens are counted) flushes its
+# backlog in batches of this size, so token counting and part files stay bounded in memory.
+MAX_FLUSH_ROWS = 512
 PROMPT_TEXT_KEY = "_prompt_text"
 _BAD_PARTITION = re.compile(r"[\\/*?\[\]{}]|^\.|^$")
 
@@ -325,11 +328,15 @@ class JournalWriter:
             self._wake.set()
 
     def flush(self) -> None:
-        """Write everything buffered now (blocking)."""
+        """Write everything buffered now (blocking), at most MAX_FLUSH_ROWS rows per part file."""
+        while self._flush_some():
+            pass
+
+    def _flush_some(self) -> bool:
         with self._lock:
-            rows, self._buffer = self._buffer, []
+            rows, self._buffer = self._buffer[:MAX_FLUSH_ROWS], self._buffer[MAX_FLUSH_ROWS:]
         if not rows:
-            return
+            return False
         with self._write_lock:
             if self.count_tokens:
                 _add_token_counts(rows, offload=self.count_tokens in ("process", True))
@@ -340,6 +347,7 @@ class JournalWriter:
                 self.journal.write_table(self.stage, partition, rows_to_table(part_rows))
                 self.files_written += 1
             self.rows_written += len(rows)
+        return True
 
     def _run(self) -> None:
         while not self._closed:

@@ -24,6 +24,7 @@ from tokenizers import Tokenizer
 
 log = logging.getLogger("dagster_project.llm.tokens")
 TEMPLATE_OVERHEAD_TOKENS = 5
+COUNT_BATCH = 256
 _lock = threading.Lock()
 _tokenizer: Tokenizer | None = None
 
@@ -44,8 +45,11 @@ def count_tokens(texts: list[str]) -> list[int]:
     """Token count per text (no special tokens added)."""
     if not texts:
         return []
-    encodings = get_tokenizer().encode_batch_fast([t or "" for t in texts], add_special_tokens=False)
-    return [len(e.ids) for e in encodings]
+    tokenizer, out = get_tokenizer(), []
+    for i in range(0, len(texts), COUNT_BATCH):  # an Encoding holds ~50 bytes per token: bound the batch
+        encodings = tokenizer.encode_batch_fast([t or "" for t in texts[i : i + COUNT_BATCH]], add_special_tokens=False)
+        out.extend(len(e.ids) for e in encodings)
+    return out
 
 
 _pool_lock = threading.Lock()
