@@ -27,7 +27,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from .sources.loader import SourceFileMissing
     from .sources.manifest import ManifestError
     from .sql_models import SqlModelError
-    return (SettingsError, ConfigError, PreflightError, ManifestError, SourceFileMissing, SqlModelError, KeyError)
+    return (SettingsError, ConfigError, PreflightError, ManifestError, SourceFileMissing, SqlModelError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,8 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"distill: {exc}. Retry in a moment, or raise --wait.", file=sys.stderr)
         return EXIT_BUSY
     except _known_errors() as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"distill: {message}", file=sys.stderr)
+        print(f"distill: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         print("distill: interrupted (every finished response is in the journal; re-run to resume)", file=sys.stderr)

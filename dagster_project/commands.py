@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from .settings import database_path, exports_dir, journal_dir, reload_settings, section
+from .settings import SettingsError, database_path, exports_dir, journal_dir, reload_settings, section
 
 SIMULATED_BANNER = "SIMULATED: responses come from the built-in R1/judge simulator, not from DeepSeek-R1."
 
@@ -153,7 +153,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     else:
         sql = args.query
     if not sql.strip():
-        raise KeyError("no SQL given (pass a query, -f FILE, or pipe it on stdin)")
+        raise SettingsError("no SQL given (pass a query, -f FILE, or pipe it on stdin)")
     import duckdb
     try:
         result = run_query(sql, database_path(), journal_dir(), wait_s=args.wait, max_rows=args.max_rows)

@@ -6,7 +6,7 @@ from functools import lru_cache
 
 import dagster as dg
 
-from .settings import manifests_dir
+from .settings import SettingsError, manifests_dir
 from .sources.manifest import SourceManifest, load_manifests
 
 
@@ -19,7 +19,7 @@ def source_manifests() -> dict[str, SourceManifest]:
 def manifest_for(key: str) -> SourceManifest:
     manifests = source_manifests()
     if key not in manifests:
-        raise KeyError(f"unknown source key {key!r}; known: {', '.join(sorted(manifests))}")
+        raise SettingsError(f"unknown source key {key!r}; known: {', '.join(sorted(manifests))}")
     return manifests[key]
 
 

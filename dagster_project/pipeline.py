@@ -14,7 +14,7 @@ from pathlib import Path
 import dagster as dg
 
 from .partitions import source_manifests, source_partitions
-from .settings import REPO_ROOT
+from .settings import REPO_ROOT, SettingsError
 from .sources.loader import load_source
 from .verify.gold import normalize_gold
 
@@ -71,7 +71,7 @@ def run_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, *,
     wanted = set(stages) if stages else {name for name, _, _ in STAGES}
     unknown = wanted - {name for name, _, _ in STAGES}
     if unknown:
-        raise KeyError(f"unknown stage(s) {sorted(unknown)}; stages: {', '.join(n for n, _, _ in STAGES)}")
+        raise SettingsError(f"unknown stage(s) {sorted(unknown)}; stages: {', '.join(n for n, _, _ in STAGES)}")
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     for stage, names, partitioned in STAGES:
         if stage not in wanted:
