@@ -63,8 +63,8 @@ def machine_info() -> dict:
     }
 
 
-def _tree_rss_bytes(root: int) -> int:
-    """RSS of a process and all its descendants (Linux /proc)."""
+def _tree_rss_bytes(root: int, per_process: dict[str, int] | None = None) -> int:
+    """RSS of a process and all its descendants (Linux /proc); `per_process` collects each one's peak."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     page = os.sysconf("SC_PAGE_SIZE")
@@ -84,7 +84,24 @@ def _tree_rss_bytes(root: int) -> int:
         pid = todo.pop()
         total += rss.get(pid, 0)
         todo.extend(children.get(pid, []))
+        if per_process is not None and pid in rss:
+            name = _process_name(pid, root)
+            per_process[name] = max(per_process.get(name, 0), rss[pid])
     return total
+
+
+def _process_name(pid: int, root: int) -> str:
+    if pid == root:
+        return "pipeline"
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "other"
+    for key, name in (("simulator", "simulator"), ("spawn_main", "worker processes"), ("watch_orphans", "dagster log watchers")):
+        if key in cmd:
+            return name
+    return "other"
 
 
 class RssSampler(threading.Thread):
@@ -93,14 +110,17 @@ class RssSampler(threading.Thread):
     def __init__(self, interval: float = 0.5) -> None:
         super().__init__(daemon=True, name="rss-sampler")
         self.interval, self._peak, self._stop = interval, 0, threading.Event()
+        self.by_process: dict[str, int] = {}
 
     def run(self) -> None:
         while not self._stop.wait(self.interval):
-            self._peak = max(self._peak, _tree_rss_bytes(os.getpid()))
+            self._peak = max(self._peak, _tree_rss_bytes(os.getpid(), self.by_process))
 
-    def reset(self) -> int:
+    def reset(self) -> tuple[int, dict[str, float]]:
+        """(peak tree RSS, peak RSS per kind of process) since the last reset."""
         peak, self._peak = self._peak, _tree_rss_bytes(os.getpid())
-        return peak
+        by_process, self.by_process = self.by_process, {}
+        return peak, {k: _mb(v) for k, v in sorted(by_process.items())}
 
     def stop(self) -> None:
         self._stop.set()
@@ -190,12 +210,13 @@ def main() -> None:
                 seconds = time.perf_counter() - t0
                 with duckdb.connect(str(database_path()), read_only=True) as con:
                     rows = con.execute(STAGE_ROWS[stage]).fetchone()[0]
+                peak, by_process = sampler.reset()
                 entry = {
                     "stage": stage, "rows": rows, "seconds": round(seconds, 2),
                     "rows_per_s": round(rows / seconds, 1) if seconds else None, "dagster_runs": timing.runs,
                     "cpu_s_self": round(_cpu(resource.RUSAGE_SELF) - cpu0[0], 2),
                     "cpu_s_reaped_children": round(_cpu(resource.RUSAGE_CHILDREN) - cpu0[1], 2),
-                    "peak_rss_tree_mb": _mb(sampler.reset()),
+                    "peak_rss_tree_mb": _mb(peak), "peak_rss_by_process_mb": by_process,
                     "warehouse_mb": _mb(_size(database_path())), "journal_mb": _mb(_size(journal_dir())),
                 }
                 result["stages"].append(entry)

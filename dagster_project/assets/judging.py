@@ -6,7 +6,7 @@ import dagster as dg
 import pyarrow as pa
 
 from ..judge.parse import parse_correctness, parse_quality
-from ..judge.prompts import correctness_messages, quality_messages, response_format
+from ..judge.prompts import correctness_messages, encode_batch, quality_messages, response_format
 from ..llm.types import LLMRequest
 from ..partitions import source_partitions
 from ..resources import JUDGE_POOL, LLMEndpoint
@@ -14,6 +14,7 @@ from ..warehouse import WarehouseResource, describe_table, replace_partition
 from .llm_run import run_stage, summary_metadata
 from .metadata import table_metadata
 
+EXCERPT_BATCH = 256  # reasonings tokenized per batch (an encoding with offsets is ~100 bytes per token)
 PARSE_ROUNDS = 2  # an unparseable or out-of-range answer is asked again once, then recorded as unscored
 
 SCHEMA = pa.schema([
@@ -26,18 +27,30 @@ SCHEMA = pa.schema([
 ])
 
 
-def judge_request(row: dict, partition: str, round_: int, endpoint: LLMEndpoint) -> LLMRequest:
-    budget = endpoint.reasoning_excerpt_tokens
+def judge_request(row: dict, partition: str, round_: int, endpoint: LLMEndpoint,
+                  reasoning_encoding=None) -> LLMRequest:
+    budget, enc = endpoint.reasoning_excerpt_tokens, reasoning_encoding
     if row["judge_kind"] == "correctness":
         messages = correctness_messages(row["question"], row["reference_answer"] or "", row["answer"] or "",
-                                        row["reasoning"], reasoning_tokens=budget)
+                                        row["reasoning"], reasoning_tokens=budget, reasoning_encoding=enc)
     else:
-        messages = quality_messages(row["question"], row["answer"] or "", row["reasoning"], reasoning_tokens=budget)
+        messages = quality_messages(row["question"], row["answer"] or "", row["reasoning"], reasoning_tokens=budget,
+                                    reasoning_encoding=enc)
     return LLMRequest(
         prompt_id=row["completion_id"], partition=partition, sample_index=round_,
         messages=tuple((m["role"], m["content"]) for m in messages), purpose=row["judge_kind"],
         response_format=response_format(row["judge_kind"]) if endpoint.structured_output else None,
     )
+
+
+def build_requests(rows: Sequence[dict], partition: str, round_: int, endpoint: LLMEndpoint) -> list[LLMRequest]:
+    """`judge_request` for many rows; the reasonings are tokenized in parallel batches."""
+    out: list[LLMRequest] = []
+    for i in range(0, len(rows), EXCERPT_BATCH):
+        chunk = rows[i : i + EXCERPT_BATCH]
+        encodings = encode_batch([r["reasoning"] for r in chunk])
+        out.extend(judge_request(r, partition, round_, endpoint, e) for r, e in zip(chunk, encodings))
+    return out
 
 
 def score_row(row: dict, final: dict | None) -> dict:
@@ -75,7 +88,7 @@ def judge_rounds(context: dg.AssetExecutionContext, judge: LLMEndpoint, partitio
     for round_ in range(PARSE_ROUNDS):
         if not todo:
             break
-        run = run_stage(context, judge, "judge", partition, [judge_request(r, partition, round_, judge) for r in todo])
+        run = run_stage(context, judge, "judge", partition, build_requests(todo, partition, round_, judge))
         runs.append(run)
         finals = {f["prompt_id"]: f for f in run.finals.to_pylist()}
         for row in todo:

@@ -75,10 +75,19 @@ def count_tokens(text: str) -> int:
     return len(get_tokenizer().encode(text or "", add_special_tokens=False).ids)
 
 
-def excerpt(text: str | None, max_tokens: int, marker: str = OMISSION_MARKER) -> str:
-    """``text`` if it fits ``max_tokens``; else its head and tail joined by ``marker``."""
+def encode_batch(texts: list[str | None]) -> list:
+    """Encodings of many texts at once (in parallel), to pass to `excerpt` as `encoding`."""
+    return get_tokenizer().encode_batch([t or "" for t in texts], add_special_tokens=False)
+
+
+def excerpt(text: str | None, max_tokens: int, marker: str = OMISSION_MARKER, encoding=None) -> str:
+    """``text`` if it fits ``max_tokens``; else its head and tail joined by ``marker``.
+
+    ``encoding``: ``text``'s encoding from `encode_batch`, if already computed.
+    """
     text = text or ""
-    encoding = get_tokenizer().encode(text, add_special_tokens=False)
+    if encoding is None:
+        encoding = get_tokenizer().encode(text, add_special_tokens=False)
     if len(encoding.ids) <= max_tokens:
         return text
     room = max_tokens - count_tokens(marker) - 4  # slack for merges at the seams
@@ -92,9 +101,9 @@ def excerpt(text: str | None, max_tokens: int, marker: str = OMISSION_MARKER) ->
     return head + marker + tail
 
 
-def reasoning_excerpt(reasoning: str | None, max_tokens: int = REASONING_TOKENS) -> str:
+def reasoning_excerpt(reasoning: str | None, max_tokens: int = REASONING_TOKENS, encoding=None) -> str:
     """Head and tail of a chain of thought within ``max_tokens`` R1 tokens."""
-    return excerpt(reasoning, max_tokens)
+    return excerpt(reasoning, max_tokens, encoding=encoding)
 
 
 def fill(template: str, **values: str) -> str:
@@ -115,6 +124,7 @@ def correctness_messages(
     prompts_dir: Path | str | None = None,
     reasoning_tokens: int = REASONING_TOKENS,
     answer_tokens: int = ANSWER_TOKENS,
+    reasoning_encoding=None,
 ) -> list[dict]:
     """Messages asking whether ``answer`` matches ``reference`` (JSON verdict 正确/错误)."""
     user = fill(
@@ -122,7 +132,7 @@ def correctness_messages(
         question=excerpt(question, QUESTION_TOKENS),
         reference=excerpt(reference, REFERENCE_TOKENS),
         answer=excerpt(answer, answer_tokens),
-        reasoning=reasoning_excerpt(reasoning, reasoning_tokens) or "（无）",
+        reasoning=reasoning_excerpt(reasoning, reasoning_tokens, reasoning_encoding) or "（无）",
     )
     return _messages(user, prompts_dir)
 
@@ -135,13 +145,14 @@ def quality_messages(
     prompts_dir: Path | str | None = None,
     reasoning_tokens: int = REASONING_TOKENS,
     answer_tokens: int = ANSWER_TOKENS,
+    reasoning_encoding=None,
 ) -> list[dict]:
     """Messages asking for 0-10 harmlessness / helpfulness / correctness / overall scores."""
     user = fill(
         load_template(QUALITY_TEMPLATE, prompts_dir),
         question=excerpt(question, QUESTION_TOKENS),
         answer=excerpt(answer, answer_tokens),
-        reasoning=reasoning_excerpt(reasoning, reasoning_tokens) or "（无）",
+        reasoning=reasoning_excerpt(reasoning, reasoning_tokens, reasoning_encoding) or "（无）",
     )
     return _messages(user, prompts_dir)
 

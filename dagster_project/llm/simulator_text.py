@@ -48,11 +48,23 @@ def question_of(prompt: str) -> str:
     return prompt.replace(MATH_SUFFIX, "").strip()
 
 
+_TERMS = tuple(
+    "条件 结论 变量 数值 公式 关系 比例 步骤 结果 假设 方程 区间 系数 单位 总量 差值 倍数 余数 概率 面积 "
+    "速度 时间 成本 利润 温度 浓度 质量 体积 长度 角度 函数 数列 集合 向量 矩阵 极限 导数 积分 概念 原理".split()
+)
+
+
+def _detail(rng: random.Random) -> str:
+    """A clause with its own terms and numbers, so that no two texts share most of their n-grams."""
+    a, b, c = rng.sample(_TERMS, 3)
+    return f"这里{a}取{rng.randint(2, 9999)}，{b}对应{rng.randint(2, 9999)}，{c}约为{rng.randint(2, 999)}.{rng.randint(0, 99)}。"
+
+
 def _fill(rng: random.Random, pool: tuple[str, ...], target_chars: int) -> str:
     parts: list[str] = []
     size = 0
     while size < target_chars:
-        s = pool[rng.randrange(len(pool))]
+        s = pool[rng.randrange(len(pool))] if rng.random() < 0.4 else _detail(rng)
         parts.append(s)
         size += len(s)
         if rng.random() < 0.25:
