@@ -12,8 +12,14 @@ fi
 STAMP=.venv/.installed
 HASH="$(cat pyproject.toml requirements.lock 2>/dev/null | sha256sum | cut -c1-16)"
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$HASH" ]; then
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[test]"
+  echo "installing dependencies into .venv (log: .venv/install.log) ..." >&2
+  if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip \
+         && .venv/bin/python -m pip install --disable-pip-version-check -c requirements.lock -e ".[test]"; } \
+       > .venv/install.log 2>&1; then
+    tail -n 40 .venv/install.log >&2
+    echo "dependency installation failed; full log: .venv/install.log" >&2
+    exit 1
+  fi
   echo "$HASH" > "$STAMP"
 fi
 export DAGSTER_HOME="${DAGSTER_HOME:-$ROOT/.dagster_home}"
