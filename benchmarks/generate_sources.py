@@ -21,7 +21,6 @@ import re
 import shutil
 import sys
 import time
-from fractions import Fraction
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -1,12 +1,9 @@
 """The whole pipeline against the simulator over loopback HTTP: results, resume, routing, secrets, export."""
 
 import json
-from pathlib import Path
 
 import dagster as dg
 import pyarrow.parquet as pq
-import pyarrow.json as pj
-import pytest
 
 from dagster_project import checks
 from tests.helpers import query

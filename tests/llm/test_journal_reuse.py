@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from conftest import math_requests, rows, run
+from conftest import math_requests, run
 from dagster_project.llm.engine import Budget
-from dagster_project.llm.journal import JOURNAL_SCHEMA, Journal, JournalWriter, is_reusable, plan, request_hash
+from dagster_project.llm.journal import JOURNAL_SCHEMA, JournalWriter, is_reusable, plan, request_hash
 from dagster_project.llm.types import ConfigError, EndpointConfig, LLMRequest
 
 
