@@ -16,6 +16,7 @@ placeholder-looking text inside values are left alone (``str.format`` would chok
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 
 from ..llm.tokens import get_tokenizer
@@ -111,6 +112,7 @@ def fill(template: str, **values: str) -> str:
     return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
 
 
+@lru_cache(maxsize=32)
 def load_template(name: str, prompts_dir: Path | str | None = None) -> str:
     return (Path(prompts_dir) if prompts_dir else PROMPTS_DIR).joinpath(name).read_text(encoding="utf-8")
 
