@@ -215,13 +215,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Progress of the LLM stages per source, from the journal (readable while runs are going):
-    done, failed, attempts, rate over the last 5 minutes, spend, last activity; then recent Dagster runs."""
+    done, failed, still to go, attempts, rate over the last 5 minutes, ETA, spend, last activity;
+    then recent Dagster runs. "to_go" needs the warehouse for a moment; when it is busy it shows '?'."""
     import dagster as dg
     import duckdb
 
     from .llm.journal import Journal
 
     journal = Journal(journal_dir())
+    wanted = _status_targets()
     con = duckdb.connect(":memory:")
     try:
         for stage in ("r1", "judge"):
@@ -243,9 +245,16 @@ def cmd_status(args: argparse.Namespace) -> int:
                        bool_or(f.simulated) AS simulated
                 FROM finals AS f GROUP BY f.partition ORDER BY f.partition
             """).fetchall()
+            table = []
+            for source, ok, not_ok, attempts, rate, spend, last, simulated in rows:
+                target = wanted.get(stage, {}).get(source)
+                to_go = None if target is None else max(0, target - ok - not_ok)
+                eta = "-" if to_go == 0 else ("?" if not to_go or not rate else f"{to_go / rate / 60:.0f} min")
+                table.append((source, ok, not_ok, "?" if to_go is None else to_go, attempts, rate, eta, spend,
+                              last, simulated))
             print(f"{stage} journal ({journal.root / stage})")
-            _print_table(["source", "ok", "not_ok", "attempts", "per_s_5min", "spend", "last_activity", "simulated"],
-                         rows)
+            _print_table(["source", "ok", "not_ok", "to_go", "attempts", "per_s_5min", "eta", "spend",
+                          "last_activity", "simulated"], table)
             print()
     finally:
         con.close()
@@ -256,6 +265,26 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"recent Dagster runs ({os.environ['DAGSTER_HOME']})")
     _print_table(["run", "status", "job", "partition", "stage"], rows)
     return 0
+
+
+def _status_targets() -> dict[str, dict[str, int]]:
+    """Requests each stage wants per source, from the warehouse; empty when it is busy or not built yet."""
+    import duckdb
+
+    from .query import run_query
+    from .warehouse import WarehouseBusy
+
+    samples = int(section("generation").get("samples_per_prompt", 1))
+    queries = {"r1": f"SELECT source_key, count(*) * {samples} FROM prompt_selection "
+                     "WHERE decision = 'selected' GROUP BY 1",
+               "judge": "SELECT source_key, count(*) FROM int_judge_queue GROUP BY 1"}
+    out: dict[str, dict[str, int]] = {}
+    for stage, sql in queries.items():
+        try:
+            out[stage] = dict(run_query(sql, database_path(), journal_dir(), wait_s=2).rows)
+        except (WarehouseBusy, duckdb.Error):
+            pass
+    return out
 
 
 def cmd_export(args: argparse.Namespace) -> int:
