@@ -8,7 +8,7 @@ import dagster as dg
 
 from .assets.curation import response_near_duplicates, sft_export
 from .assets.generation import r1_completions
-from .assets.ingest import raw_prompts, seed_specs, seeds
+from .assets.ingest import raw_prompts, seeds
 from .assets.judging import judge_scores
 from .assets.prompt_filters import prompt_contamination, prompt_near_duplicates
 from .assets.verification import verifications
@@ -31,7 +31,7 @@ PYTHON_TABLES: dict[str, dg.AssetKey] = {
     "verifications": verifications.key,
     "judge_scores": judge_scores.key,
     "response_near_duplicates": response_near_duplicates.key,
-    **{spec.key.path[-1]: spec.key for spec in seed_specs()},
+    **{key.path[-1]: key for key in seeds.keys},
 }
 
 

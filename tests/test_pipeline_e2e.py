@@ -98,3 +98,14 @@ def test_checks_fail_on_planted_bad_rows(pipeline_run, tmp_path):
     results = _check_results(wh)
     failed = {name for name, r in results.items() if not r.passed}
     assert {"unique_completions", "well_formed_output", "score_in_range", "no_secrets"} <= failed
+
+
+def test_a_partition_with_nothing_journaled_loads_an_empty_table(tmp_path):
+    import pyarrow as pa
+    from dagster_project.assets.generation import completions_table
+    from dagster_project.assets.llm_run import final_rows
+    from dagster_project.llm.journal import Journal
+    wanted = pa.table({"request_hash": pa.array([], pa.string()), "prompt_id": pa.array([], pa.string()),
+                       "sample_index": pa.array([], pa.int32()), "purpose": pa.array([], pa.string())})
+    table = completions_table(final_rows(Journal(tmp_path), "r1", "educhat-math", wanted), "educhat-math")
+    assert table.num_rows == 0 and {"model", "status", "attempts", "cost"} <= set(table.column_names)

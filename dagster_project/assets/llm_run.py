@@ -12,7 +12,7 @@ import duckdb
 import pyarrow as pa
 
 from ..llm.engine import ProgressSnapshot, RunSummary, format_progress, run_requests_sync
-from ..llm.journal import Journal, JournalWriter, plan, request_hash
+from ..llm.journal import JOURNAL_SCHEMA, Journal, JournalWriter, plan, request_hash
 from ..llm.types import EndpointConfig, LLMRequest, resolve_api_key, safe_base_url
 from ..resources import LLMEndpoint
 from ..settings import journal_dir
@@ -97,9 +97,10 @@ def final_rows(journal: Journal, stage: str, partition: str, wanted: pa.Table) -
     con = duckdb.connect(":memory:")
     try:
         con.register("wanted", wanted)
-        if not journal.has_files(stage, partition):
-            return con.sql("SELECT *, NULL::VARCHAR AS status FROM wanted LIMIT 0").to_arrow_table()
-        con.execute(f"CREATE TEMP VIEW j AS SELECT * FROM {journal.relation_sql(stage, partition)}")
+        if journal.has_files(stage, partition):
+            con.execute(f"CREATE TEMP VIEW j AS SELECT * FROM {journal.relation_sql(stage, partition)}")
+        else:  # nothing journaled yet: same columns, no rows
+            con.register("j", JOURNAL_SCHEMA.empty_table())
         return con.sql("""
             WITH finals AS (
                 SELECT * EXCLUDE (prompt_id, sample_index, purpose) FROM j WHERE is_final
