@@ -4,10 +4,15 @@ Builds realistic rows (a few hundred characters of Chinese reasoning-style answe
 inline LaTeX, ending in ``\\boxed{...}``; golds mixing ints, fractions, mixed numbers,
 decimals, percents and option letters; about 1/4 wrong, a few percent with no box; the text
 varies row to row so Math-Verify's lru caches do not make it trivial), verifies them both
-ways and prints one JSON object. ``parallel_ceiling_*`` measures what the machine gives
-to perfectly parallel work at that moment (other jobs on a shared host lower it).
+ways and prints one JSON object.
 
-    python benchmarks/verification_pool.py --rows 20000
+Both sides are timed the same way: each trial runs in a fresh Python process, and the time
+counts importing Math-Verify and verifying every row (the pool's workers import it
+themselves; a plain script has to as well). Trials alternate which side goes first; the figures are the
+medians. ``parallel_ceiling_*`` measures what the machine gives to perfectly parallel
+pure-Python work at that moment (a busy or shared host lowers it).
+
+    python benchmarks/verification_pool.py --rows 20000 --trials 3
 """
 
 from __future__ import annotations
@@ -16,16 +21,19 @@ import argparse
 import json
 import logging
 import os
+import pickle
 import random
 import resource
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from fractions import Fraction
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from dagster_project.verify.checker import check_one  # noqa: E402
 from dagster_project.verify.gold import normalize_gold  # noqa: E402
 from dagster_project.verify.pool import MATH_VERIFY_VERSION, VerifyItem, verify_items  # noqa: E402
 
@@ -112,11 +120,7 @@ def _burn(n: int) -> float:
 
 
 def parallel_ceiling(workers: int, n: int = 8_000_000) -> float:
-    """Speedup the machine gives right now to perfectly parallel pure-Python work.
-
-    On a shared or busy host this is well below ``workers``; read the pool's speedup
-    against it.
-    """
+    """Speedup the machine gives right now to perfectly parallel pure-Python work."""
     import multiprocessing as mp
 
     single = _burn(n)
@@ -135,57 +139,100 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+def run_side(side: str, rows_file: str, args: argparse.Namespace) -> dict:
+    """One trial of one side, in this fresh process: verify every row, time it.
+
+    The one-process side imports Math-Verify before loading the rows (timed on its own and
+    added): that order is its faster one (a large heap at import slows the loop by ~3%).
+    """
+    import_seconds = 0.0
+    if side == "serial":
+        started = time.perf_counter()
+        from dagster_project.verify.checker import check_one
+
+        import_seconds = time.perf_counter() - started
+        logging.getLogger("math_verify").setLevel(logging.ERROR)
+    with open(rows_file, "rb") as f:
+        items = pickle.load(f)
+    cpu_before = _cpu_seconds()
+    started = time.perf_counter()
+    if side == "pool":
+        results = list(verify_items(items, workers=args.workers, item_timeout_s=args.item_timeout,
+                                    chunk_size=args.chunk_size, start_method=args.start_method))
+        statuses = {r.completion_id: r.status for r in results}
+        max_item = max(r.seconds for r in results)
+    else:
+        statuses, max_item = {}, 0.0
+        for item in items:
+            item_started = time.perf_counter()
+            statuses[item.completion_id] = check_one(item.gold, item.answer, 5, 5).status if item.gold else "no_gold"
+            max_item = max(max_item, time.perf_counter() - item_started)
+    return {"seconds": import_seconds + time.perf_counter() - started,
+            "cpu_seconds": import_seconds + _cpu_seconds() - cpu_before,
+            "max_item_seconds": max_item, "statuses": statuses}
+
+
+def trial(side: str, rows_file: str, argv: list[str]) -> dict:
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--side", side, "--rows-file", rows_file, *argv],
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20000)
+    parser.add_argument("--trials", type=int, default=3)
     parser.add_argument("--workers", type=int, default=0, help="0 = all cores")
     parser.add_argument("--item-timeout", type=float, default=20.0)
     parser.add_argument("--chunk-size", type=int, default=64)
     parser.add_argument("--start-method", choices=["spawn", "forkserver"], default="spawn")
+    parser.add_argument("--side", choices=["pool", "serial"], help=argparse.SUPPRESS)
+    parser.add_argument("--rows-file", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    logging.getLogger("math_verify").setLevel(logging.ERROR)
-
-    items = build_rows(args.rows)
+    if args.side:
+        print(json.dumps(run_side(args.side, args.rows_file, args)))
+        return
+    side_argv = ["--workers", str(args.workers), "--item-timeout", str(args.item_timeout),
+                 "--chunk-size", str(args.chunk_size), "--start-method", args.start_method]
     workers = args.workers or os.cpu_count() or 1
     ceiling_before = parallel_ceiling(workers)
     load_before = os.getloadavg()[0]
-
-    cpu_before = _cpu_seconds()
-    started = time.perf_counter()
-    pool_results = list(
-        verify_items(items, workers=args.workers, item_timeout_s=args.item_timeout,
-                     chunk_size=args.chunk_size, start_method=args.start_method)
+    with tempfile.TemporaryDirectory() as tmp:
+        rows_file = os.path.join(tmp, "rows.pickle")
+        with open(rows_file, "wb") as f:
+            pickle.dump(build_rows(args.rows), f)
+        trials = []
+        for t in range(args.trials):
+            order = ("pool", "serial") if t % 2 == 0 else ("serial", "pool")
+            trials.append({side: trial(side, rows_file, side_argv) for side in order})
+    pool_s = statistics.median(t["pool"]["seconds"] for t in trials)
+    serial_s = statistics.median(t["serial"]["seconds"] for t in trials)
+    last = trials[-1]
+    statuses = Counter(last["pool"]["statuses"].values())
+    disagreements = sum(
+        t["pool"]["statuses"][cid] != status for t in trials for cid, status in t["serial"]["statuses"].items()
     )
-    pool_seconds = time.perf_counter() - started
-    pool_cpu = _cpu_seconds() - cpu_before
-
-    cpu_before = _cpu_seconds()
-    started = time.perf_counter()
-    serial_status = {}
-    for item in items:
-        serial_status[item.completion_id] = check_one(item.gold, item.answer, 5, 5).status if item.gold else "no_gold"
-    serial_seconds = time.perf_counter() - started
-    serial_cpu = _cpu_seconds() - cpu_before
-
-    statuses = Counter(r.status for r in pool_results)
-    disagreements = sum(serial_status[r.completion_id] != r.status for r in pool_results)
     print(json.dumps({
-        "rows": len(items),
-        "results": len(pool_results),
-        "pool_seconds": round(pool_seconds, 2),
-        "pool_rows_per_s": round(len(items) / pool_seconds, 1),
-        "serial_seconds": round(serial_seconds, 2),
-        "serial_rows_per_s": round(len(items) / serial_seconds, 1),
-        "speedup": round(serial_seconds / pool_seconds, 2),
-        "pool_cpu_seconds": round(pool_cpu, 2),
-        "serial_cpu_seconds": round(serial_cpu, 2),
-        "max_item_seconds": round(max(r.seconds for r in pool_results), 3),
+        "rows": args.rows,
+        "trials": args.trials,
+        "results": len(last["pool"]["statuses"]),
+        "pool_seconds": round(pool_s, 2),
+        "pool_rows_per_s": round(args.rows / pool_s, 1),
+        "serial_seconds": round(serial_s, 2),
+        "serial_rows_per_s": round(args.rows / serial_s, 1),
+        "speedup": round(serial_s / pool_s, 2),
+        "speedup_per_trial": [round(t["serial"]["seconds"] / t["pool"]["seconds"], 2) for t in trials],
+        "pool_cpu_seconds": round(statistics.median(t["pool"]["cpu_seconds"] for t in trials), 2),
+        "serial_cpu_seconds": round(statistics.median(t["serial"]["cpu_seconds"] for t in trials), 2),
+        "max_item_seconds": round(max(t["pool"]["max_item_seconds"] for t in trials), 3),
         "item_timeout_s": args.item_timeout,
         "timeouts": statuses.get("timeout", 0),
         "status_counts": dict(sorted(statuses.items())),
         "pool_vs_serial_disagreements": disagreements,
         "workers": workers,
+        "chunk_size": args.chunk_size,
         "start_method": args.start_method,
+        "timing": "each side in a fresh process; seconds include importing Math-Verify",
         "cpu_count": os.cpu_count(),
         "parallel_ceiling_before": round(ceiling_before, 2),
         "parallel_ceiling_after": round(parallel_ceiling(workers), 2),

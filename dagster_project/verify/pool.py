@@ -9,14 +9,19 @@ How a run proceeds:
 
 * Items without a gold answer yield ``no_gold`` at once, without touching a worker.
 * The parent sends each worker a chunk of items (one pickle per chunk) and the next chunk
-  before the current one ends; the worker answers with one small message per finished
-  item, so the parent always knows which item is running and since when.
+  before the current one ends; the worker reads the chunks waiting in its pipe whenever
+  its local queue runs empty.
+* The worker writes the item it is running and its start time into a small shared-memory
+  slot, and sends its finished results in batches (every ``RESULT_FLUSH_S`` and whenever
+  it runs out of work): the parent knows at any moment which item runs since when without
+  a message per item, which kept it busy on a core the workers need.
 * An item running longer than ``item_timeout_s`` -> the worker is killed, that item is
-  recorded ``timeout``, the unfinished rest of its chunk goes back to the queue and a fresh
-  worker takes the slot. Finished items are never re-run, so nothing is counted twice.
+  recorded ``timeout``, everything else the worker held and had not reported goes back to
+  the queue and a fresh worker takes the slot. Results are keyed by item and the first
+  one wins, so a re-run item is never counted twice.
 * A worker that dies (segfault, ``os._exit``, OOM kill) -> results it already sent are
   kept, the item it was running is retried once on its own (then recorded ``error``), the
-  rest of its chunk is re-queued.
+  rest is re-queued.
 * A chunk is sent ahead to a busy worker only while the unacknowledged payload stays well
   under the socket buffer: a worker stuck in C code (holding the GIL) cannot drain its
   pipe, and the parent must never block on it.
@@ -32,11 +37,8 @@ import logging
 import math
 import multiprocessing as mp
 import os
-import queue
 import re
 import selectors
-import signal
-import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -52,7 +54,7 @@ PREFETCH_BYTES = 96 * 1024  # well under the default 208 KiB Unix-socket send bu
 MAX_CRASH_RETRIES = 1
 WORKER_START_TIMEOUT_S = 120.0
 MAX_FAILED_STARTS = 3
-POLL_INTERVAL_S = 0.005
+RESULT_FLUSH_S = 0.02  # a worker sends its finished results at least this often
 
 # Test hooks, read by workers: an answer containing the marker crashes / hangs its worker.
 CRASH_MARKER_ENV = "VERIFY_POOL_TEST_CRASH_MARKER"
@@ -141,12 +143,11 @@ def verify_items(
 # ----------------------------------------------------------------------------- worker side
 
 
-def _worker_main(conn: Connection, parse_timeout_s: int, verify_timeout_s: int) -> None:
-    """Worker loop: receive chunks of ``(index, gold, answer)``, send one result per item.
+def _worker_main(conn: Connection, slot, parse_timeout_s: int, verify_timeout_s: int) -> None:
+    """Worker loop: take chunks of ``(index, gold, answer)``, send results in batches.
 
-    A reader thread moves incoming chunks into a local queue, so the parent can send the
-    next chunk while this one runs without ever blocking on a full pipe. Math-Verify runs
-    in the main thread (SIGALRM is blocked in the reader so the alarm lands here).
+    Math-Verify runs in the main thread (its SIGALRM timeouts need it). ``slot`` holds
+    ``[index of the running item or -1, its start on the monotonic clock]`` for the parent.
     """
     from .checker import check_one  # imported here so the parent stays light
 
@@ -154,38 +155,55 @@ def _worker_main(conn: Connection, parse_timeout_s: int, verify_timeout_s: int) 
     check_one("$1$", "\\boxed{1}", parse_timeout_s, verify_timeout_s)  # load the ANTLR parser
     crash_marker = os.environ.get(CRASH_MARKER_ENV) or None
     hang_marker = os.environ.get(HANG_MARKER_ENV) or None
-    inbox: queue.SimpleQueue = queue.SimpleQueue()
-    threading.Thread(target=_read_chunks, args=(conn, inbox), daemon=True).start()
+    todo: deque = deque()
+    finished: list[tuple] = []
     conn.send(("ready", os.getpid()))
+    last_flush = time.monotonic()
     while True:
-        chunk = inbox.get()
-        if chunk is None:
-            return
-        for index, gold, answer in chunk:
-            if crash_marker and crash_marker in answer:
-                os._exit(70)
-            if hang_marker and hang_marker in answer:
-                _hang_ignoring_alarms()
-            started = time.perf_counter()
-            try:
-                status, extracted, parsed_gold, error = check_one(
-                    gold, answer, parse_timeout_s, verify_timeout_s
-                )
-            except BaseException as exc:  # noqa: BLE001 - report, keep the worker alive
-                status, extracted, parsed_gold, error = "error", None, None, f"{type(exc).__name__}: {exc}"[:300]
-            conn.send((index, status, extracted, parsed_gold, time.perf_counter() - started, error))
-
-
-def _read_chunks(conn: Connection, inbox: queue.SimpleQueue) -> None:
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
-    while True:
+        if not todo:
+            if finished:
+                conn.send(finished)
+                finished = []
+            if not _receive(conn, todo):
+                return
+            last_flush = time.monotonic()
+        index, gold, answer = todo.popleft()
+        started = time.monotonic()
+        slot[1] = started  # the time first: a reader never sees an index with an older start
+        slot[0] = index
+        if crash_marker and crash_marker in answer:
+            os._exit(70)
+        if hang_marker and hang_marker in answer:
+            _hang_ignoring_alarms()
         try:
+            status, extracted, parsed_gold, error = check_one(gold, answer, parse_timeout_s, verify_timeout_s)
+        except BaseException as exc:  # noqa: BLE001 - report, keep the worker alive
+            status, extracted, parsed_gold, error = "error", None, None, f"{type(exc).__name__}: {exc}"[:300]
+        now = time.monotonic()
+        slot[0] = -1
+        finished.append((index, status, extracted, parsed_gold, now - started, error))
+        if now - last_flush >= RESULT_FLUSH_S:
+            conn.send(finished)
+            finished = []
+            last_flush = now
+
+
+def _receive(conn: Connection, todo: deque) -> bool:
+    """Wait for a chunk, then move every chunk that has arrived into ``todo``.
+
+    False when the parent said stop (``None``) or went away.
+    """
+    block = True
+    try:
+        while block or conn.poll():
             chunk = conn.recv()
-        except (EOFError, OSError):
-            chunk = None
-        inbox.put(chunk)
-        if chunk is None:
-            return
+            if chunk is None:
+                return False
+            todo.extend(chunk)
+            block = False
+    except (EOFError, OSError):
+        return False
+    return True
 
 
 def _hang_ignoring_alarms() -> None:
@@ -204,10 +222,15 @@ class _Worker:
     process: mp.process.BaseProcess
     conn: Connection
     spawned_at: float
+    slot: object  # shared [running index or -1, its start time], written by the worker
     ready: bool = False
-    running: deque[int] = field(default_factory=deque)  # indices sent, in execution order
-    since: float = 0.0  # when the first item of ``running`` started
+    running: dict[int, None] = field(default_factory=dict)  # sent and not reported, in order
     queued_bytes: int = 0  # payload sent since the worker was last idle
+
+    def current(self) -> tuple[int, float] | None:
+        """The item the worker is running and since when, or None between items."""
+        index, started = int(self.slot[0]), self.slot[1]
+        return (index, started) if index >= 0 else None
 
 
 class _Supervisor:
@@ -231,7 +254,6 @@ class _Supervisor:
         self.failed_starts = 0
         self.out: list[VerifyResult] = []
         self.selector = selectors.DefaultSelector()
-        self.last_wake = 0.0
 
     def run(self) -> Iterator[VerifyResult]:
         try:
@@ -252,15 +274,16 @@ class _Supervisor:
         waiting = len(self.queue) + len(self.solo) + sum(len(w.running) for w in self.workers)
         while busy_or_ready < min(self.n_workers, max(waiting, 1)) and (self.queue or self.solo):
             parent_conn, child_conn = self.context.Pipe(duplex=True)
+            slot = self.context.RawArray("d", [-1.0, 0.0])
             process = self.context.Process(
                 target=_worker_main,
-                args=(child_conn, self.parse_timeout_s, self.verify_timeout_s),
+                args=(child_conn, slot, self.parse_timeout_s, self.verify_timeout_s),
                 name="math-verify-worker",
                 daemon=not mp.current_process().daemon,
             )
             process.start()
             child_conn.close()
-            worker = _Worker(process, parent_conn, spawned_at=time.monotonic())
+            worker = _Worker(process, parent_conn, spawned_at=time.monotonic(), slot=slot)
             self.selector.register(parent_conn, selectors.EVENT_READ, worker)
             self.selector.register(process.sentinel, selectors.EVENT_READ, worker)
             self.workers.append(worker)
@@ -302,9 +325,8 @@ class _Supervisor:
                 continue
             payload = [(i, self.items[i].gold, self.items[i].answer or "") for i in chunk]
             if not worker.running:
-                worker.since = time.monotonic()
                 worker.queued_bytes = 0
-            worker.running.extend(chunk)
+            worker.running.update(dict.fromkeys(chunk))
             worker.queued_bytes += size
             try:
                 worker.conn.send(payload)
@@ -343,26 +365,18 @@ class _Supervisor:
         return size
 
     def _wait_and_collect(self) -> None:
-        """Sleep until a worker has news (or the next deadline), then read everything ready.
-
-        Iterations are paced to at least POLL_INTERVAL_S so results are read in batches:
-        one wake-up per result would cost the parent a large share of a core.
-        """
+        """Sleep until a worker has news or the next deadline comes, then read what is ready."""
         if not self.workers:
             return
         now = time.monotonic()
-        pause = self.last_wake + POLL_INTERVAL_S - now
-        if pause > 0:
-            time.sleep(pause)
-            now = time.monotonic()
-        deadlines = [
-            (w.since + self.item_timeout_s) if w.running else (w.spawned_at + WORKER_START_TIMEOUT_S)
-            for w in self.workers
-            if w.running or not w.ready
-        ]
+        deadlines = []
+        for worker in self.workers:
+            if not worker.ready:
+                deadlines.append(worker.spawned_at + WORKER_START_TIMEOUT_S)
+            elif (current := worker.current()) is not None:
+                deadlines.append(current[1] + self.item_timeout_s)
         wait_s = max(0.0, min(deadlines) - now) if deadlines else 1.0
         events = self.selector.select(timeout=wait_s)
-        self.last_wake = time.monotonic()
         dead: list[_Worker] = []
         for key, _ in events:
             worker = key.data
@@ -384,41 +398,43 @@ class _Supervisor:
             return False
         return True
 
-    def _on_message(self, worker: _Worker, message: tuple) -> None:
-        if message[0] == "ready":
+    def _on_message(self, worker: _Worker, message) -> None:
+        if isinstance(message, tuple) and message[0] == "ready":
             worker.ready = True
             self.failed_starts = 0
             return
-        index, status, extracted, parsed_gold, seconds, error = message
-        if index in worker.running:
-            worker.running.remove(index)
-            worker.queued_bytes = max(0, worker.queued_bytes - self._size(index))
-        worker.since = time.monotonic()
-        if index not in self.remaining:
-            return  # already accounted for; never count an item twice
-        self.remaining.discard(index)
-        self.out.append(
-            VerifyResult(self.items[index].completion_id, status, extracted, parsed_gold, seconds, error)
-        )
+        for index, status, extracted, parsed_gold, seconds, error in message:
+            if index in worker.running:
+                del worker.running[index]
+                worker.queued_bytes = max(0, worker.queued_bytes - self._size(index))
+            if index in self.remaining:  # the first result wins; never count an item twice
+                self.remaining.discard(index)
+                self.out.append(VerifyResult(self.items[index].completion_id, status, extracted,
+                                             parsed_gold, seconds, error))
 
     # -- failures
 
     def _enforce_deadlines(self) -> None:
         now = time.monotonic()
         for worker in list(self.workers):
-            if worker.running and now - worker.since > self.item_timeout_s:
-                if self._drain(worker) and worker.running and time.monotonic() - worker.since > self.item_timeout_s:
-                    self._handle_timeout(worker)
-            elif not worker.ready and now - worker.spawned_at > WORKER_START_TIMEOUT_S:
-                self._retire(worker, kill=True)
-                self._count_failed_start("did not start in time")
+            if not worker.ready:
+                if now - worker.spawned_at > WORKER_START_TIMEOUT_S:
+                    self._retire(worker, kill=True)
+                    self._count_failed_start("did not start in time")
+                continue
+            current = worker.current()
+            if current is None or now - current[1] <= self.item_timeout_s:
+                continue
+            # Overdue: read what it sent, then look again (it may have just moved on).
+            if self._drain(worker) and worker.current() == current and current[0] in worker.running:
+                self._handle_timeout(worker, *current)
 
-    def _handle_timeout(self, worker: _Worker) -> None:
-        elapsed = time.monotonic() - worker.since
-        culprit = worker.running.popleft()
-        self._requeue(worker.running)
+    def _handle_timeout(self, worker: _Worker, culprit: int, started: float) -> None:
+        elapsed = time.monotonic() - started
+        rest = [i for i in worker.running if i != culprit]
         worker.running.clear()
         self._retire(worker, kill=True)
+        self._requeue(rest)
         self._finish(culprit, "timeout", elapsed,
                      f"exceeded the {self.item_timeout_s:g} s hard limit; worker killed")
 
@@ -426,6 +442,7 @@ class _Supervisor:
         if worker not in self.workers:
             return
         was_ready = worker.ready
+        current = worker.current()
         running = list(worker.running)
         worker.running.clear()
         self._retire(worker, kill=True)
@@ -434,10 +451,12 @@ class _Supervisor:
             self._requeue(running)
             self._count_failed_start(f"exited with code {code} during start-up")
             return
-        if not running:
+        culprit = current[0] if current is not None and current[0] in running else None
+        self._requeue([i for i in running if i != culprit])
+        if culprit is None:
+            if running:
+                logger.warning("verify worker died (exit code %s) between items; re-queued its items", code)
             return
-        culprit, rest = running[0], running[1:]
-        self._requeue(rest)
         self.crashes[culprit] += 1
         if self.crashes[culprit] > MAX_CRASH_RETRIES:
             self._finish(culprit, "error", 0.0, f"worker died (exit code {code}) on this item")
