@@ -190,7 +190,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 10], help="multiples of 110,000 prompts")
     parser.add_argument("--reasoning-chars", type=int, nargs=2, default=[1500, 6000])
-    parser.add_argument("--memory-limit", default="4GB", help="DuckDB memory_limit (distill.toml default)")
+    parser.add_argument("--memory-limit", default="2GB", help="DuckDB memory_limit (distill.toml default)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--base-rows", type=int, default=BASE_ROWS, help="rows at scale 1 (default 110,000)")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()))

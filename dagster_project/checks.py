@@ -11,6 +11,7 @@ from .warehouse import WarehouseResource
 
 TARGET = dg.AssetKey("sft_balanced")
 MIX_TOLERANCE = 0.02  # absolute share; one row of rounding is also allowed
+SCAN_BATCH_ROWS = 1024  # rows per fetchmany in no_secrets
 
 
 def _check(name: str, description: str):
@@ -92,13 +93,14 @@ def no_secrets(warehouse: WarehouseResource) -> dg.AssetCheckResult:
             if v and os.environ.get(v)]
     hits = []
     with warehouse.get_connection(purpose="check no_secrets") as con:
-        for completion_id, *texts in con.execute(
-                "SELECT completion_id, question_text, reasoning, content, repo_name FROM sft_balanced").fetchall():
-            for text in texts:
-                found = find_secrets(text or "") + [k for k in keys if k in (text or "")]
-                if found:
-                    hits.append(f"{completion_id}: {len(found)} secret-looking string(s)")
-                    break
+        con.execute("SELECT completion_id, question_text, reasoning, content, repo_name FROM sft_balanced")
+        while rows := con.fetchmany(SCAN_BATCH_ROWS):  # the texts are long: never hold all of them
+            for completion_id, *texts in rows:
+                for text in texts:
+                    found = find_secrets(text or "") + [k for k in keys if k in (text or "")]
+                    if found:
+                        hits.append(f"{completion_id}: {len(found)} secret-looking string(s)")
+                        break
     return _result(hits, "rows with secret-looking strings")
 
 

@@ -20,7 +20,7 @@ def warehouse_resource() -> WarehouseResource:
     cfg = section("warehouse")
     return WarehouseResource(
         database=str(database_path()),
-        connection_config=connection_config(cfg.get("memory_limit", "4GB"), int(cfg.get("threads", 2))),
+        connection_config=connection_config(cfg.get("memory_limit", "2GB"), int(cfg.get("threads", 2))),
         lock_timeout_seconds=float(cfg.get("lock_timeout_seconds", 900)),
     )
 

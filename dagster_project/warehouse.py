@@ -100,7 +100,7 @@ def warehouse_lock(database: Path, *, timeout_s: float, purpose: str = "") -> It
                 fh.close()
 
 
-def connection_config(memory_limit: str = "4GB", threads: int = 2) -> dict[str, Any]:
+def connection_config(memory_limit: str = "2GB", threads: int = 2) -> dict[str, Any]:
     """The one DuckDB config every connection uses (DuckDB refuses mixed configs in a process)."""
     return {
         "memory_limit": memory_limit,

@@ -16,7 +16,8 @@ from ..warehouse import WarehouseResource, describe_table, replace_table
 from .metadata import table_metadata
 
 EXPORT_VIEWS = {"raw": "sft_raw", "sft": "sft_alpaca", "messages": "sft_messages"}
-PACKAGES = ("dagster", "duckdb", "openai", "math-verify", "pyarrow", "sqlglot", "tokenizers")
+EXPORT_BATCH_ROWS = 2048  # rows per record batch read from a view while exporting
+PACKAGES = ("dagster", "duckdb", "aiohttp", "math-verify", "pyarrow", "sqlglot", "tokenizers")
 
 
 @dg.asset(
@@ -59,37 +60,45 @@ def source_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+def _view_reader(con, view: str):
+    """Opens a reader over ``view`` when called: the export streams one view at a time."""
+    return lambda: con.sql(f'SELECT * FROM "{view}"').to_arrow_reader(EXPORT_BATCH_ROWS)
+
+
 def export_dataset(warehouse: WarehouseResource, version: str | None = None, overwrite: bool = False):
-    """Read the final views and write a versioned export; shared by the asset and `distill export`."""
+    """Stream the final views into a versioned export; shared by the asset and `distill export`."""
     with warehouse.get_connection(purpose="sft_export read") as con:
-        tables = {name: con.sql(f'SELECT * FROM "{view}"').to_arrow_table() for name, view in EXPORT_VIEWS.items()}
         category_by_repo = dict(con.execute("SELECT DISTINCT repo_name, category FROM prompt_selection").fetchall())
         simulated = bool(con.execute(
             "SELECT coalesce(bool_or(c.simulated), false) FROM sft_balanced AS b "
             "JOIN r1_completions AS c USING (completion_id)").fetchall()[0][0])
         balance = con.execute("SELECT category, target_rows, available, wanted_rows, selected_rows, shortfall "
                               "FROM sft_category_balance ORDER BY category").fetchall()
-    balance_md = ("| category | target | available | wanted | selected | shortfall |\n|---|---:|---:|---:|---:|---:|\n"
-                  + "\n".join("| " + " | ".join(str(v) for v in row) + " |" for row in balance))
-    card = DatasetCard(
-        title="Chinese DeepSeek-R1 distillation dataset",
-        summary=("Prompts from open Chinese datasets, answered by DeepSeek-R1 with its reasoning, verified with "
-                 "Math-Verify or scored by an LLM judge, deduplicated, decontaminated and balanced by category."),
-        license=str(section("export").get("license", "other")),
-        category_by_repo=category_by_repo,
-        config={"generation_model": section("generation").get("model"), "judge_model": section("judge").get("model"),
-                "config_hash": config_hash()},
-        extra_sections={"Category balance": balance_md},
-    )
-    extra = {
-        "simulated": simulated,
-        "config_hash": config_hash(),
-        "source_commit": source_commit(),
-        "package_versions": {p: importlib.metadata.version(p) for p in PACKAGES},
-        "category_balance": [dict(zip(("category", "target_rows", "available", "wanted_rows", "selected_rows",
-                                       "shortfall"), row)) for row in balance],
-    }
-    return write_export(tables, exports_dir(), version=version, manifest_extra=extra, card=card, overwrite=overwrite)
+        balance_md = ("| category | target | available | wanted | selected | shortfall |\n"
+                      "|---|---:|---:|---:|---:|---:|\n"
+                      + "\n".join("| " + " | ".join(str(v) for v in row) + " |" for row in balance))
+        card = DatasetCard(
+            title="Chinese DeepSeek-R1 distillation dataset",
+            summary=("Prompts from open Chinese datasets, answered by DeepSeek-R1 with its reasoning, verified with "
+                     "Math-Verify or scored by an LLM judge, deduplicated, decontaminated and balanced by category."),
+            license=str(section("export").get("license", "other")),
+            category_by_repo=category_by_repo,
+            config={"generation_model": section("generation").get("model"),
+                    "judge_model": section("judge").get("model"), "config_hash": config_hash()},
+            extra_sections={"Category balance": balance_md},
+        )
+        extra = {
+            "simulated": simulated,
+            "config_hash": config_hash(),
+            "source_commit": source_commit(),
+            "package_versions": {p: importlib.metadata.version(p) for p in PACKAGES},
+            "category_balance": [dict(zip(("category", "target_rows", "available", "wanted_rows", "selected_rows",
+                                           "shortfall"), row)) for row in balance],
+        }
+        # Views are opened one at a time by write_export and streamed in record batches.
+        sources = {name: _view_reader(con, view) for name, view in EXPORT_VIEWS.items()}
+        return write_export(sources, exports_dir(), version=version, manifest_extra=extra, card=card,
+                            overwrite=overwrite)
 
 
 @dg.asset(

@@ -6,7 +6,7 @@ import dagster as dg
 import pyarrow as pa
 
 from ..judge.parse import parse_correctness, parse_quality
-from ..judge.prompts import correctness_messages, encode_batch, quality_messages, response_format
+from ..judge.prompts import correctness_messages, excerpt_cuts, quality_messages, response_format
 from ..llm.types import LLMRequest
 from ..partitions import source_partitions
 from ..resources import JUDGE_POOL, LLMEndpoint
@@ -27,15 +27,15 @@ SCHEMA = pa.schema([
 ])
 
 
-def judge_request(row: dict, partition: str, round_: int, endpoint: LLMEndpoint,
-                  reasoning_encoding=None) -> LLMRequest:
-    budget, enc = endpoint.reasoning_excerpt_tokens, reasoning_encoding
+def judge_request(row: dict, partition: str, round_: int, endpoint: LLMEndpoint, reasoning_cuts) -> LLMRequest:
+    """The judge request for one queue row; ``reasoning_cuts`` from `excerpt_cuts`."""
+    budget, cuts = endpoint.reasoning_excerpt_tokens, reasoning_cuts
     if row["judge_kind"] == "correctness":
         messages = correctness_messages(row["question"], row["reference_answer"] or "", row["answer"] or "",
-                                        row["reasoning"], reasoning_tokens=budget, reasoning_encoding=enc)
+                                        row["reasoning"], reasoning_tokens=budget, reasoning_cuts=cuts)
     else:
         messages = quality_messages(row["question"], row["answer"] or "", row["reasoning"], reasoning_tokens=budget,
-                                    reasoning_encoding=enc)
+                                    reasoning_cuts=cuts)
     return LLMRequest(
         prompt_id=row["completion_id"], partition=partition, sample_index=round_,
         messages=tuple((m["role"], m["content"]) for m in messages), purpose=row["judge_kind"],
@@ -44,12 +44,12 @@ def judge_request(row: dict, partition: str, round_: int, endpoint: LLMEndpoint,
 
 
 def build_requests(rows: Sequence[dict], partition: str, round_: int, endpoint: LLMEndpoint) -> list[LLMRequest]:
-    """`judge_request` for many rows; the reasonings are tokenized in parallel batches."""
+    """`judge_request` for many rows; the reasonings' cut points are found in parallel batches."""
     out: list[LLMRequest] = []
     for i in range(0, len(rows), EXCERPT_BATCH):
         chunk = rows[i : i + EXCERPT_BATCH]
-        encodings = encode_batch([r["reasoning"] for r in chunk])
-        out.extend(judge_request(r, partition, round_, endpoint, e) for r, e in zip(chunk, encodings))
+        cuts = excerpt_cuts([r["reasoning"] for r in chunk], endpoint.reasoning_excerpt_tokens)
+        out.extend(judge_request(r, partition, round_, endpoint, c) for r, c in zip(chunk, cuts))
     return out
 
 

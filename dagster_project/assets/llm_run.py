@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import dagster as dg
-import duckdb
 import pyarrow as pa
 
 from ..llm.engine import ProgressSnapshot, RunSummary, format_progress, run_requests_sync
@@ -93,21 +92,33 @@ def summary_url(cfg: EndpointConfig) -> str:
 
 
 def final_rows(journal: Journal, stage: str, partition: str, wanted: pa.Table) -> pa.Table:
-    """Latest final journal row per wanted request hash, with attempt count and total cost."""
-    con = duckdb.connect(":memory:")
+    """Latest final journal row per wanted request hash, with attempt count and total cost.
+
+    The latest attempt is chosen on narrow columns first; the wide ones (reasoning, content)
+    are read only for the chosen rows, so no whole partition of text is held for the choice.
+    """
+    con = journal.connect()
     try:
         con.register("wanted", wanted)
         if journal.has_files(stage, partition):
-            con.execute(f"CREATE TEMP VIEW j AS SELECT * FROM {journal.relation_sql(stage, partition)}")
+            source = journal.relation_sql(stage, partition).replace(
+                "union_by_name=true", "union_by_name=true, filename=true, file_row_number=true")
+            con.execute(f"CREATE TEMP VIEW j AS SELECT * FROM {source}")
         else:  # nothing journaled yet: same columns, no rows
-            con.register("j", JOURNAL_SCHEMA.empty_table())
+            empty = JOURNAL_SCHEMA.empty_table()
+            con.register("j", empty.append_column("filename", pa.array([], pa.string()))
+                         .append_column("file_row_number", pa.array([], pa.int64())))
         return con.sql("""
-            WITH finals AS (
-                SELECT * EXCLUDE (prompt_id, sample_index, purpose) FROM j WHERE is_final
+            WITH latest AS (
+                SELECT request_hash, filename, file_row_number FROM j WHERE is_final
                 QUALIFY row_number() OVER (PARTITION BY request_hash ORDER BY finished_at DESC, attempt DESC) = 1
             ),
             attempts AS (
                 SELECT request_hash, count(*) AS attempts, sum(coalesce(cost, 0)) AS total_cost FROM j GROUP BY 1
+            ),
+            finals AS (
+                SELECT j.* EXCLUDE (prompt_id, sample_index, purpose, filename, file_row_number)
+                FROM j JOIN latest USING (filename, file_row_number)
             )
             SELECT w.*, f.* EXCLUDE (request_hash), a.attempts, a.total_cost
             FROM wanted AS w

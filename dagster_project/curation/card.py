@@ -33,6 +33,8 @@ CATEGORY_BY_REPO = {
 """repo_name -> category as published for Chinese-DeepSeek-R1-Distill-data-110k."""
 
 TOKEN_COLUMNS = ("prompt_tokens_len", "reasoning_content_tokens_len", "content_tokens_len")
+STATS_COLUMNS = ("category", "repo_name", "score", *TOKEN_COLUMNS)
+"""The only columns the statistics and plots read: a table narrowed to these gives the same card."""
 SIMULATED_BANNER = "**SIMULATED DATA: responses come from the project's simulator, not DeepSeek-R1.**"
 PLOT_DIR = "plots"
 
@@ -202,7 +204,8 @@ def front_matter(card: DatasetCard, table_names: list[str], max_rows: int) -> st
 def render(
     card: DatasetCard,
     *,
-    tables: Mapping[str, pa.Table],
+    rows: Mapping[str, int],
+    stats: pa.Table | None,
     files: Mapping[str, Mapping[str, Any]],
     plots: list[str],
     version: str,
@@ -211,9 +214,10 @@ def render(
     stats_name: str | None,
     cats: list[str],
 ) -> str:
-    """The README.md text."""
-    names = list(tables)
-    out = [front_matter(card, names, max(t.num_rows for t in tables.values())), "", f"# {card.title}", ""]
+    """The README.md text. ``rows``: table name -> row count, in export order; ``stats``: the
+    ``stats_name`` table (only ``STATS_COLUMNS`` are read), or None for no statistics."""
+    names = list(rows)
+    out = [front_matter(card, names, max(rows.values())), "", f"# {card.title}", ""]
     if manifest_extra.get("simulated"):
         out += [f"> {SIMULATED_BANNER}", ""]
     if card.summary:
@@ -225,11 +229,10 @@ def render(
         out.append(f"| `{name}` | {info.get('rows', '')} | {info['bytes']} | `{info['sha256'][:16]}…` |")
     out += ["", "Full checksums are in `manifest.json`.", ""]
 
-    if stats_name is not None:
-        table = tables[stats_name]
-        out += _distribution_section(table, cats, stats_name)
-        out += _score_section(table, cats, plots)
-        out += _token_section(table, plots)
+    if stats_name is not None and stats is not None:
+        out += _distribution_section(stats, cats, stats_name)
+        out += _score_section(stats, cats, plots)
+        out += _token_section(stats, plots)
     if card.config:
         out += ["## Configuration", ""]
         out += [f"- **{key}**: `{json.dumps(value, ensure_ascii=False, default=str)}`" for key, value in card.config.items()]

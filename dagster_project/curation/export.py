@@ -11,6 +11,10 @@ Layout::
         README.md             # dataset card with Hugging Face front matter
         manifest.json         # version, created_at, per-file rows/bytes/sha256, caller extras
 
+Each table is streamed one record batch at a time into its JSONL file and Parquet writer, so a
+table given as a ``RecordBatchReader`` (or a callable opening one) is never held whole: at most one
+Parquet row group of it is buffered, plus the few columns the card's statistics read.
+
 Everything is written into ``out_root/.tmp-<version>-<uuid>`` and renamed to ``<version>`` with
 ``os.replace`` at the end, so readers never see a half-written version. An existing version is
 refused unless ``overwrite=True`` (then it is swapped out and deleted after the rename).
@@ -27,7 +31,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence, Union
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -43,6 +47,10 @@ _ROW_GROUP = 16_384
 _CHUNK = 1 << 20
 
 
+TableSource = Union[pa.Table, pa.RecordBatchReader, Callable[[], pa.RecordBatchReader]]
+"""An in-memory table, a reader, or a callable opening a reader (opened only when its turn comes)."""
+
+
 @dataclass(frozen=True)
 class ExportResult:
     version: str
@@ -55,19 +63,102 @@ def default_version(now: datetime | None = None) -> str:
     return (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
 
 
-def write_jsonl(table: pa.Table, path: Path) -> tuple[int, str]:
+def write_jsonl(table: TableSource, path: Path) -> tuple[int, str]:
     """Stream ``table`` to JSONL one record batch at a time; return (bytes, sha256)."""
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("wb") as handle:
-        for batch in table.to_batches(max_chunksize=_BATCH_ROWS):
+    with _open_reader(table) as reader, path.open("wb") as handle:
+        out = _JsonlWriter(handle)
+        for batch in reader:
+            out.write(batch)
+    return out.size, out.digest.hexdigest()
+
+
+def _open_reader(source: TableSource) -> pa.RecordBatchReader:
+    if isinstance(source, pa.Table):
+        return pa.RecordBatchReader.from_batches(source.schema, source.to_batches(max_chunksize=_BATCH_ROWS))
+    if isinstance(source, pa.RecordBatchReader):
+        return source
+    if callable(source):
+        return source()
+    raise TypeError(f"cannot export {type(source).__name__}: pass a pyarrow Table or RecordBatchReader")
+
+
+def _slices(batch: pa.RecordBatch, rows: int) -> Iterator[pa.RecordBatch]:
+    for start in range(0, batch.num_rows, rows):
+        yield batch.slice(start, rows)
+
+
+class _JsonlWriter:
+    """One line per row (``ensure_ascii=False``, keys in schema order), hashed as it is written."""
+
+    def __init__(self, handle) -> None:
+        self.handle = handle
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        for piece in _slices(batch, _BATCH_ROWS):  # bound the Python objects alive at once
             data = "".join(
-                json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in batch.to_pylist()
+                json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in piece.to_pylist()
             ).encode("utf-8")
-            handle.write(data)
-            digest.update(data)
-            size += len(data)
-    return size, digest.hexdigest()
+            self.handle.write(data)
+            self.digest.update(data)
+            self.size += len(data)
+
+
+class _RowGroupWriter:
+    """Buffers batches into full ``_ROW_GROUP``-row groups, so the file matches ``pq.write_table``."""
+
+    def __init__(self, writer: pq.ParquetWriter, schema: pa.Schema) -> None:
+        self.writer = writer
+        self.schema = schema
+        self.pending: list[pa.RecordBatch] = []
+        self.pending_rows = 0
+        self.written = False
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self.pending.append(batch)
+        self.pending_rows += batch.num_rows
+        if self.pending_rows >= _ROW_GROUP:
+            self._flush(self.pending_rows // _ROW_GROUP * _ROW_GROUP)
+
+    def close(self) -> None:
+        if self.pending_rows or not self.written:  # an empty table still gets its one empty row group
+            self._flush(self.pending_rows)
+
+    def _flush(self, rows: int) -> None:
+        table = pa.Table.from_batches(self.pending, self.schema)
+        self.writer.write_table(table.slice(0, rows), row_group_size=_ROW_GROUP)
+        rest = table.slice(rows)
+        self.pending, self.pending_rows, self.written = rest.to_batches(), rest.num_rows, True
+
+
+def _write_table(
+    source: TableSource, out_dir: Path, name: str, stats_columns: Sequence[str] | None
+) -> tuple[int, pa.Schema, tuple[int, str], pa.Table | None]:
+    """Stream one table to ``<name>.jsonl`` and ``<name>.parquet``.
+
+    Returns (rows, schema, (jsonl bytes, jsonl sha256), stats) where ``stats`` holds only the
+    present ``stats_columns`` (None when ``stats_columns`` is None).
+    """
+    with _open_reader(source) as reader, (out_dir / f"{name}.jsonl").open("wb") as handle:
+        schema = reader.schema
+        keep = None if stats_columns is None else [c for c in schema.names if c in stats_columns]
+        jsonl = _JsonlWriter(handle)
+        kept: list[pa.RecordBatch] = []
+        rows = 0
+        with pq.ParquetWriter(out_dir / f"{name}.parquet", schema, compression="zstd") as writer:
+            parquet = _RowGroupWriter(writer, schema)
+            for batch in reader:
+                jsonl.write(batch)
+                parquet.write(batch)
+                if keep is not None:
+                    # Copy the few columns: a batch imported from DuckDB shares one owner across its
+                    # buffers, so a zero-copy select would keep every whole batch alive.
+                    kept.append(pa.concat_batches([batch.select(keep)]))
+                rows += batch.num_rows
+            parquet.close()
+    stats = None if keep is None else pa.Table.from_batches(kept, pa.schema([schema.field(c) for c in keep]))
+    return rows, schema, (jsonl.size, jsonl.digest.hexdigest()), stats
 
 
 def file_digest(path: Path) -> tuple[int, str]:
@@ -82,7 +173,7 @@ def file_digest(path: Path) -> tuple[int, str]:
 
 
 def write_export(
-    tables: Mapping[str, pa.Table],
+    tables: Mapping[str, TableSource],
     out_root: Path | str,
     *,
     version: str | None = None,
@@ -91,6 +182,9 @@ def write_export(
     overwrite: bool = False,
 ) -> ExportResult:
     """Write ``tables`` as a new export version under ``out_root`` and point ``LATEST`` at it.
+
+    Each value is a ``pa.Table``, a ``pa.RecordBatchReader`` or a callable returning one; callables
+    are opened one at a time, in order, and the reader is closed before the next table starts.
 
     ``manifest_extra`` is merged into manifest.json (config hash, package versions, source
     commit, ``simulated`` flag...); its keys may not shadow version/created_at/tables/files. When
@@ -120,20 +214,27 @@ def write_export(
     tmp.mkdir()
     try:
         files: dict[str, dict[str, Any]] = {}
-        for name, table in tables.items():
-            size, sha = write_jsonl(table, tmp / f"{name}.jsonl")
-            files[f"{name}.jsonl"] = {"rows": table.num_rows, "bytes": size, "sha256": sha}
-            pq.write_table(table, tmp / f"{name}.parquet", compression="zstd", row_group_size=_ROW_GROUP)
+        written: dict[str, tuple[int, pa.Schema]] = {}
+        stats_name = _stats_table_name(tables, card_spec.stats_table)
+        stats = None
+        for name, source in tables.items():
+            rows, schema, (size, sha), kept = _write_table(
+                source, tmp, name, card_module.STATS_COLUMNS if name == stats_name else None
+            )
+            if name == stats_name:
+                stats = kept
+            written[name] = (rows, schema)
+            files[f"{name}.jsonl"] = {"rows": rows, "bytes": size, "sha256": sha}
             size, sha = file_digest(tmp / f"{name}.parquet")
-            files[f"{name}.parquet"] = {"rows": table.num_rows, "bytes": size, "sha256": sha}
+            files[f"{name}.parquet"] = {"rows": rows, "bytes": size, "sha256": sha}
 
         created_at = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-        stats_name = _stats_table_name(tables, card_spec.stats_table)
-        cats = card_module.categories(tables[stats_name], card_spec.category_by_repo) if stats_name else []
-        plots = card_module.write_plots(tables[stats_name], cats, tmp) if stats_name and card_spec.plots else []
+        cats = card_module.categories(stats, card_spec.category_by_repo) if stats_name else []
+        plots = card_module.write_plots(stats, cats, tmp) if stats_name and card_spec.plots else []
         readme = card_module.render(
             card_spec,
-            tables=tables,
+            rows={name: rows for name, (rows, _) in written.items()},
+            stats=stats,
             files=files,
             plots=plots,
             version=version,
@@ -152,11 +253,11 @@ def write_export(
             "created_at": created_at,
             "tables": {
                 name: {
-                    "rows": table.num_rows,
-                    "columns": table.column_names,
+                    "rows": rows,
+                    "columns": schema.names,
                     "files": [f"{name}.jsonl", f"{name}.parquet"],
                 }
-                for name, table in tables.items()
+                for name, (rows, schema) in written.items()
             },
             "files": files,
             **extra,
@@ -172,7 +273,7 @@ def write_export(
     return ExportResult(version=version, path=final, manifest=json.loads((final / "manifest.json").read_text("utf-8")))
 
 
-def _stats_table_name(tables: Mapping[str, pa.Table], preferred: str | None) -> str | None:
+def _stats_table_name(tables: Mapping[str, TableSource], preferred: str | None) -> str | None:
     for name in (preferred, "raw", "sft", *tables):
         if name in tables:
             return name

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import re
+import tempfile
 import threading
 import time
 import uuid
@@ -81,6 +82,7 @@ REUSED_ALWAYS = (OK, CONTENT_FILTER, EMPTY_REASONING)
 # A writer that falls behind (an endpoint answering faster than tokens are counted) flushes its
 # backlog in batches of this size, so token counting and part files stay bounded in memory.
 MAX_FLUSH_ROWS = 512
+QUERY_MEMORY_LIMIT = "1GB"  # DuckDB memory_limit for queries over the journal
 PROMPT_TEXT_KEY = "_prompt_text"
 _BAD_PARTITION = re.compile(r"[\\/*?\[\]{}]|^\.|^$")
 
@@ -159,8 +161,10 @@ class Journal:
         return final
 
     def connect(self) -> duckdb.DuckDBPyConnection:
-        """A fresh in-memory DuckDB connection (never the warehouse file)."""
-        return duckdb.connect(":memory:")
+        """A fresh in-memory DuckDB connection (never the warehouse file), capped at
+        QUERY_MEMORY_LIMIT so a large partition spills to disk instead of growing the process."""
+        spill = Path(tempfile.gettempdir()) / "distill-duckdb-spill"
+        return duckdb.connect(":memory:", config={"memory_limit": QUERY_MEMORY_LIMIT, "temp_directory": str(spill)})
 
     def read_sql(self, stage: str, partition: str | None, select_sql: str) -> pa.Table | None:
         """Run `select_sql` where the relation `j` is the journal; None when there are no files."""

@@ -25,6 +25,18 @@ near as (
     select * from response_near_duplicates
 ),
 
+-- ranked on narrow rows: a window over the full texts would hold them all in memory
+content_ranks as (
+    select
+        s.completion_id,
+        row_number() over (
+            partition by md5(coalesce(c.content, ''))
+            order by s.score desc nulls last, s.completion_id
+        ) as content_rank
+    from scored as s
+    join r1_completions as c using (completion_id)
+),
+
 measured as (
     select
         s.*,
@@ -40,13 +52,11 @@ measured as (
         length(regexp_replace(c.content, '[^\x{4E00}-\x{9FFF}]', '', 'g'))
             / greatest(length(regexp_replace(c.content, '[\s\d\p{P}$\\{}^_=+\-*/<>|]', '', 'g')), 1)
             as answer_zh_ratio,
-        row_number() over (
-            partition by md5(coalesce(c.content, ''))
-            order by s.score desc nulls last, s.completion_id
-        ) as content_rank,
+        r.content_rank,
         n.kept_id as near_duplicate_of
     from scored as s
     join completions as c using (completion_id)
+    join content_ranks as r using (completion_id)
     left join targets as t using (category)
     left join near as n on n.duplicate_id = s.completion_id
 )

@@ -9,9 +9,12 @@ quotas as (
     select category, selected_rows from sft_category_balance
 ),
 
+-- ranks are computed on narrow rows; the texts join back only for the chosen ones
 ranked as (
     select
-        *,
+        completion_id,
+        category,
+        score,
         md5(completion_id || ':' || getvariable('balance_seed')) as draw,
         row_number() over (partition by category, repo_name, score order by md5(completion_id || ':' || getvariable('balance_seed'))) as repo_rank
     from candidates
@@ -19,14 +22,22 @@ ranked as (
 
 ordered as (
     select
-        *,
+        completion_id,
+        category,
         row_number() over (partition by category order by score desc, repo_rank, draw) as category_rank
     from ranked
+),
+
+chosen as (
+    select o.completion_id, o.category_rank
+    from ordered as o
+    join quotas as q using (category)
+    where o.category_rank <= q.selected_rows
 )
 
 select
-    o.* exclude (draw, repo_rank),
-    '<think>' || chr(10) || o.reasoning || chr(10) || '</think>' || chr(10) || chr(10) || o.content as sft_output
-from ordered as o
-join quotas as q using (category)
-where o.category_rank <= q.selected_rows
+    c.*,
+    ch.category_rank,
+    '<think>' || chr(10) || c.reasoning || chr(10) || '</think>' || chr(10) || chr(10) || c.content as sft_output
+from candidates as c
+join chosen as ch using (completion_id)

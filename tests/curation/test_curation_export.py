@@ -199,3 +199,94 @@ def test_jsonl_streams_many_batches(tmp_path):
     data = (tmp_path / "t.jsonl").read_bytes()
     assert size == len(data) and sha == hashlib.sha256(data).hexdigest()
     assert read_json_lines(tmp_path / "t.jsonl", table.schema).equals(table)
+
+
+def _sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _expected_jsonl(table):
+    """Today's serialisation, built independently of the exporter."""
+    return "".join(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in table.to_pylist()).encode()
+
+
+def test_streamed_export_matches_table_export(tables, tmp_path):
+    import duckdb
+
+    con = duckdb.connect()
+    for name, table in tables.items():
+        con.register(f"{name}_in", table)
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM {name}_in")
+    card = {"title": "Stream", "config": {"threshold": 0.8}}
+    # The old path: whole tables read with to_arrow_table(); the new one: callables opening 5-row readers on
+    # the same connection, which DuckDB only allows if each reader is drained or closed before the next opens.
+    whole = {name: con.sql(f"SELECT * FROM {name}").to_arrow_table() for name in tables}
+    streamed = {name: (lambda name=name: con.sql(f"SELECT * FROM {name}").to_arrow_reader(5)) for name in tables}
+    a = write_export(whole, tmp_path / "a", version="v1", manifest_extra={"simulated": True}, card=card)
+    b = write_export(streamed, tmp_path / "b", version="v1", manifest_extra={"simulated": True}, card=card)
+
+    assert a.manifest["tables"] == b.manifest["tables"]
+    for name, table in tables.items():
+        assert b.manifest["tables"][name]["rows"] == table.num_rows == 24
+        assert (b.path / f"{name}.jsonl").read_bytes() == _expected_jsonl(table)
+    same = {k for k in a.manifest["files"] if k != "README.md"}
+    assert same >= {"raw.jsonl", "raw.parquet", "messages.parquet", "plots/score_by_category.png"}
+    for relative in same:
+        assert a.manifest["files"][relative] == b.manifest["files"][relative], relative
+        assert _sha(a.path / relative) == _sha(b.path / relative) == b.manifest["files"][relative]["sha256"]
+    readme_a = (a.path / "README.md").read_text("utf-8").replace(a.manifest["created_at"], "T")
+    readme_b = (b.path / "README.md").read_text("utf-8").replace(b.manifest["created_at"], "T")
+    assert readme_a == readme_b and "| reasoning_content_tokens_len |" in readme_b
+    assert con.execute("SELECT count(*) FROM raw").fetchall() == [(24,)]  # no reader left open
+
+
+def test_stream_of_many_batches_is_written_completely(tmp_path):
+    rows = 40_000  # more than two Parquet row groups, fed in batches that do not divide them
+    table = pa.table({
+        "text": [f"第{i}行，含“引号”" for i in range(rows)],
+        "repo_name": ["exam/kaoyan" if i % 3 else "coig/neo" for i in range(rows)],
+        "score": pa.array([i % 11 for i in range(rows)], pa.int64()),
+    })
+    batches = table.to_batches(max_chunksize=3_000)
+    assert len(batches) > 1
+    reader = pa.RecordBatchReader.from_batches(table.schema, iter(batches))
+    result = write_export({"raw": reader}, tmp_path, version="v1", card={"plots": False})
+
+    assert (result.path / "raw.jsonl").read_bytes() == _expected_jsonl(table)
+    assert result.manifest["files"]["raw.jsonl"]["rows"] == rows == result.manifest["tables"]["raw"]["rows"]
+    parquet = pq.ParquetFile(result.path / "raw.parquet")
+    groups = [parquet.metadata.row_group(i).num_rows for i in range(parquet.metadata.num_row_groups)]
+    assert groups == [16_384, 16_384, rows - 2 * 16_384]
+    assert parquet.read().equals(table)
+    pq.write_table(table, tmp_path / "ref.parquet", compression="zstd", row_group_size=16_384)
+    assert _sha(result.path / "raw.parquet") == _sha(tmp_path / "ref.parquet")
+    readme = (result.path / "README.md").read_text("utf-8")
+    assert f"## Distribution (`raw`, {rows} rows)" in readme
+    assert f"| Exam | exam/kaoyan | {rows - rows // 3 - 1} |" in readme
+
+
+def test_failing_stream_leaves_nothing(tables, tmp_path):
+    def broken():
+        yield tables["raw"].to_batches()[0]
+        raise RuntimeError("read failed")
+
+    with pytest.raises(RuntimeError, match="read failed"):
+        write_export({"raw": pa.RecordBatchReader.from_batches(tables["raw"].schema, broken())}, tmp_path,
+                     version="v1")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_card_columns_are_copied_out_of_streamed_batches(tables, tmp_path):
+    from dagster_project.curation import export as export_module
+
+    batches = tables["raw"].to_batches(max_chunksize=7)
+    reader = pa.RecordBatchReader.from_batches(tables["raw"].schema, iter(batches))
+    rows, schema, _, stats = export_module._write_table(reader, tmp_path, "raw", card_module.STATS_COLUMNS)
+    assert rows == 24 and schema == tables["raw"].schema
+    assert stats.column_names == ["repo_name", "prompt_tokens_len", "reasoning_content_tokens_len",
+                                  "content_tokens_len", "score"]
+    assert stats.equals(tables["raw"].select(stats.column_names))
+    # Sharing a buffer would keep each whole (wide) batch alive until the card is written.
+    source = {buf.address for batch in batches for col in batch.columns for buf in col.buffers() if buf is not None}
+    kept = {buf.address for chunk in stats.columns for col in chunk.chunks for buf in col.buffers() if buf is not None}
+    assert not source & kept

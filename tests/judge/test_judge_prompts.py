@@ -14,6 +14,7 @@ from dagster_project.judge.prompts import (
     correctness_messages,
     count_tokens,
     excerpt,
+    excerpt_cuts,
     fill,
     quality_messages,
     reasoning_excerpt,
@@ -68,6 +69,35 @@ def test_reasoning_excerpt_fits_the_budget_and_keeps_head_and_tail():
     head, tail = cut.split(OMISSION_MARKER)
     assert LONG_REASONING.startswith(head) and LONG_REASONING.endswith(tail)
     assert head.startswith("第0步") and tail.rstrip().endswith("需要重新考虑。")
+
+
+def whole_text_cuts(text: str, max_tokens: int):
+    """Cut points from an encoding of the whole text (what the windows must reproduce)."""
+    enc = get_tokenizer().encode(text, add_special_tokens=False)
+    if len(enc) <= max_tokens:
+        return None
+    room = max_tokens - count_tokens(OMISSION_MARKER) - 4
+    head_n, tail_n = room // 2, room - room // 2
+    return enc.offsets[head_n - 1][1], enc.offsets[len(enc) - tail_n][0]
+
+
+def test_windowed_cuts_match_cuts_from_the_whole_text():
+    english = " ".join(f"Step {i}: substitute x_{i} = {i}/{i + 1} and check the constraint again." for i in range(400))
+    texts = [
+        LONG_REASONING,
+        LONG_REASONING[:1500],  # near the budget
+        LONG_REASONING[:2600],
+        english,  # ~4 characters per token: the first windows are too short and grow
+        english[:4000],
+        "数" * 900 + english[:3000] + "解" * 900,
+        "很短的推理。",
+        "",
+        None,
+    ]
+    for budget in (64, 256, 1024):
+        got = excerpt_cuts(texts, budget)
+        assert got == [whole_text_cuts(t or "", budget) for t in texts], budget
+    assert sum(c is None for c in excerpt_cuts(texts, 1024)) >= 3  # short texts are never cut
 
 
 def test_short_texts_are_untouched():

@@ -39,3 +39,27 @@ def test_faults_depend_on_attempt_so_retries_can_succeed(sim, make_cfg, journal)
     assert summary.by_status == {"ok": 30}
     assert 5 < summary.retries < 90  # about one retry per request at p=0.5
     assert sim.stats()["faults"]["500"] == summary.retries
+
+
+def test_the_official_openai_sdk_reads_the_simulator(sim) -> None:
+    """Anything built on the openai SDK can be pointed at the simulator (streaming or not)."""
+    openai = pytest.importorskip("openai")
+    client = openai.OpenAI(base_url=sim.base_url, api_key="sk-simulated-not-a-real-key", max_retries=0)
+    messages = [{"role": "user", "content": "计算 4 乘以 3 的结果。"}]
+    reply = client.chat.completions.create(model="deepseek-r1", messages=messages, max_tokens=2048)
+    message = reply.choices[0].message
+    assert reply.choices[0].finish_reason == "stop" and message.content
+    assert (message.model_extra or {}).get("reasoning_content")
+    assert reply.usage is not None and reply.usage.completion_tokens > 0
+
+    stream = client.chat.completions.create(model="deepseek-r1", messages=messages, max_tokens=2048, stream=True,
+                                            stream_options={"include_usage": True})
+    reasoning, content, finish, usage = [], [], None, None
+    for chunk in stream:
+        usage = chunk.usage or usage
+        for choice in chunk.choices:
+            reasoning.append((choice.delta.model_extra or {}).get("reasoning_content") or "")
+            content.append(choice.delta.content or "")
+            finish = choice.finish_reason or finish
+    assert finish == "stop" and "".join(reasoning) and "".join(content)
+    assert usage is not None and usage.completion_tokens > 0
