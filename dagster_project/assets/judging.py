@@ -15,6 +15,11 @@ from .llm_run import run_stage, summary_metadata
 from .metadata import table_metadata
 
 EXCERPT_BATCH = 256  # reasonings tokenized per batch (an encoding with offsets is ~100 bytes per token)
+QUEUE_SQL = """
+    SELECT q.*, c.content AS answer, c.reasoning
+    FROM int_judge_queue AS q JOIN r1_completions AS c USING (completion_id)
+    WHERE q.source_key = $1 ORDER BY q.completion_id
+"""
 PARSE_ROUNDS = 2  # an unparseable or out-of-range answer is asked again once, then recorded as unscored
 
 SCHEMA = pa.schema([
@@ -116,8 +121,7 @@ def judge_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource
                  judge: LLMEndpoint) -> dg.MaterializeResult:
     key = context.partition_key
     with warehouse.get_connection(purpose=f"judge_scores[{key}] read") as con:
-        queue = con.sql("SELECT * FROM int_judge_queue WHERE source_key = $1 ORDER BY completion_id",
-                        params=[key]).to_arrow_table().to_pylist()
+        queue = con.sql(QUEUE_SQL, params=[key]).to_arrow_table().to_pylist()
     rows, runs = judge_rounds(context, judge, key, queue)
     for r in rows:
         r["source_key"] = key

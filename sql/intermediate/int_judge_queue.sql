@@ -1,8 +1,8 @@
 -- materialized: table
 -- group: scoring
--- description: Completions the judge must score, and with which judge - `correctness` (10/0 against the reference) for Math/Exam rows Math-Verify could not decide, `quality` (0-10) for STEM/General rows and for Math/Exam rows without a reference, plus a seeded audit sample of verifier-decided rows so verifier/judge disagreement is measurable.
+-- description: Completions the judge must score, and with which judge - `correctness` (10/0 against the reference) for Math/Exam rows Math-Verify could not decide, `quality` (0-10) for STEM/General rows and for Math/Exam rows without a reference, plus a seeded audit sample of verifier-decided rows so verifier/judge disagreement is measurable. The answer and reasoning stay in `r1_completions` (join on completion_id): copying them here would rewrite a gigabyte of text per run.
 with completions as (
-    select * from r1_completions
+    select completion_id, source_key, prompt_id from r1_completions
     where status = 'ok'
 ),
 
@@ -25,8 +25,6 @@ routed as (
         p.repo_name,
         p.question,
         coalesce(v.gold_normalized, p.gold_answer) as reference_answer,
-        c.content as answer,
-        c.reasoning,
         v.verify_status,
         case
             when p.scoring = 'judge_quality' then 'quality'

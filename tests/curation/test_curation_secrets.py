@@ -17,6 +17,8 @@ PLANTED = [
     "密钥：0123456789abcdef0123456789abcdef",
     "token = dGhpcyBpcyBhIHNlY3JldCBibG9iIHdpdGggMTIzNDU2Nzg5MA==",
     "AIzaSyA1234567890abcdefghijklmnopqrstuv",
+    "slack xoxb-1234567890 频道",  # the shortest shapes the patterns accept
+    "api_key: A1b2C3d4E5f6",
 ]
 
 NOT_SECRETS = [
@@ -30,6 +32,12 @@ NOT_SECRETS = [
 @pytest.mark.parametrize("text", PLANTED)
 def test_planted_secrets_are_found(text):
     assert find_secrets(text)
+
+
+@pytest.mark.parametrize("text", PLANTED + NOT_SECRETS)
+def test_the_one_pass_prefilter_never_hides_a_match(text):
+    every_pattern = sorted(m.span() for p in secret_patterns().values() for m in p.finditer(text))
+    assert bool(find_secrets(text)) == bool(every_pattern)
 
 
 @pytest.mark.parametrize("text", NOT_SECRETS)
