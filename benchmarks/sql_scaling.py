@@ -26,6 +26,7 @@ import duckdb  # noqa: E402
 
 from benchmarks.full_run import machine_info  # noqa: E402
 from dagster_project.sql_models import discover_models, set_variables  # noqa: E402
+from dagster_project.warehouse import connection_config  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BASE_ROWS = 110_000
@@ -106,7 +107,7 @@ def inputs(n: int, factor: int, reasoning: tuple[int, int]) -> dict[str, str]:
                    1::INTEGER AS rounds, md5(completion_id || 'j') AS request_hash, '{"score": 8}' AS raw_excerpt,
                    0.01 AS cost, true AS simulated
             FROM int_judge_queue""",
-        "response_near_duplicates": f"""
+        "response_near_duplicates": """
             CREATE OR REPLACE TABLE response_near_duplicates AS
             SELECT a.completion_id AS duplicate_id, b.completion_id AS kept_id, 0.93 AS similarity
             FROM (SELECT completion_id, row_number() OVER (ORDER BY completion_id) AS r FROM scores) AS a
@@ -147,7 +148,7 @@ def run_scale(factor: int, workdir: Path, reasoning: tuple[int, int], memory_lim
     n = base_rows * factor
     db = workdir / f"sql_scaling_{factor}x.duckdb"
     db.unlink(missing_ok=True)
-    con = duckdb.connect(str(db), config={"memory_limit": memory_limit, "threads": threads})
+    con = duckdb.connect(str(db), config=connection_config(memory_limit, threads))  # the project's own config
     builders = inputs(n, factor, reasoning)
     built: dict[str, float] = {}
 

@@ -101,10 +101,16 @@ def warehouse_lock(database: Path, *, timeout_s: float, purpose: str = "") -> It
 
 
 def connection_config(memory_limit: str = "2GB", threads: int = 2) -> dict[str, Any]:
-    """The one DuckDB config every connection uses (DuckDB refuses mixed configs in a process)."""
+    """The one DuckDB config every connection uses (DuckDB refuses mixed configs in a process).
+
+    Insertion order is not preserved: large CREATE TABLE AS / INSERT then stream instead of
+    buffering to keep row order (the difference between fitting in `memory_limit` and running
+    out of memory at 1M rows). Every read whose order matters says ORDER BY.
+    """
     return {
         "memory_limit": memory_limit,
         "threads": threads,
+        "preserve_insertion_order": False,
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
     }

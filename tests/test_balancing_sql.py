@@ -16,15 +16,19 @@ def build(available: dict[str, int], mode: str, seed: str = "7", repos: int = 2)
     con.execute("CREATE TABLE seed_category_targets (category VARCHAR, target_rows BIGINT, min_score BIGINT)")
     con.executemany("INSERT INTO seed_category_targets VALUES (?, ?, 0)", list(TARGETS.items()))
     con.execute("""CREATE TABLE int_sft_candidates (completion_id VARCHAR, prompt_id VARCHAR, category VARCHAR,
-                   repo_name VARCHAR, score DOUBLE, question_text VARCHAR, reasoning VARCHAR, content VARCHAR,
-                   keep BOOLEAN)""")
+                   repo_name VARCHAR, score DOUBLE, keep BOOLEAN)""")
+    con.execute("CREATE TABLE r1_completions (completion_id VARCHAR, prompt_id VARCHAR, reasoning VARCHAR, content VARCHAR)")
+    con.execute("CREATE TABLE prompt_selection (prompt_id VARCHAR, question VARCHAR)")
     rows = []
     for category, n in available.items():
         for i in range(n):
             rows.append((f"{category}-{i}", f"p-{category}-{i}", category, f"{category}/repo{i % repos}",
-                         float(10 - (i // 10) % 4), "q", "r", "a", True))
-        rows.append((f"{category}-dropped", "x", category, "r", 10.0, "q", "r", "a", False))
-    con.executemany("INSERT INTO int_sft_candidates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                         float(10 - (i // 10) % 4), True))
+        rows.append((f"{category}-dropped", f"p-{category}-dropped", category, "r", 10.0, False))
+    con.executemany("INSERT INTO int_sft_candidates VALUES (?, ?, ?, ?, ?, ?)", rows)
+    con.executemany("INSERT INTO r1_completions VALUES (?, ?, ?, ?)",
+                    [(r[0], r[1], f"想法{r[0]}", f"答案{r[0]}") for r in rows])
+    con.executemany("INSERT INTO prompt_selection VALUES (?, ?)", [(r[1], f"问题{r[0]}") for r in rows])
     set_variables(con, {"balance_mode": mode, "balance_seed": seed})
     for name in ("sft_category_balance", "sft_balanced"):
         con.execute(f'CREATE TABLE "{name}" AS {MODELS[name].sql}')
@@ -44,6 +48,9 @@ def test_ratios_keep_the_target_distribution_scaled_to_the_scarcest_category():
     counts = dict(con.execute("SELECT category, count(*) FROM sft_balanced GROUP BY 1").fetchall())
     assert counts == {"Math": 20, "Exam": 5, "STEM": 10, "General": 15}
     assert con.execute("SELECT count(*) FROM sft_balanced WHERE completion_id LIKE '%dropped'").fetchall()[0][0] == 0
+    # the texts are joined back by completion and prompt, never mixed up
+    texts = con.execute("SELECT completion_id, question_text, reasoning, content FROM sft_balanced").fetchall()
+    assert texts and all((q, r, a) == (f"问题{c}", f"想法{c}", f"答案{c}") for c, q, r, a in texts)
 
 
 def test_counts_mode_reports_a_shortfall():

@@ -1,20 +1,28 @@
 -- materialized: table
--- description: Every completion with the quality filter's verdict - keep, or the first reason it is dropped (completion not ok, unscored, below the category's min_score, answer not mostly Chinese for a Chinese prompt, identical or near-identical response).
+-- description: Every completion with the quality filter's verdict - keep, or the first reason it is dropped (completion not ok, unscored, below the category's min_score, answer not mostly Chinese for a Chinese prompt, identical or near-identical response). The texts stay in `r1_completions` / `prompt_selection`: each is measured in one streaming pass and only the measures are joined, so the model fits a small memory_limit at a million rows.
 with scored as (
     select * from scores
 ),
 
-completions as (
+question_measures as (
     select
-        c.completion_id,
-        p.question as question_text,
-        c.reasoning,
-        c.content,
-        c.prompt_tokens_len,
-        c.reasoning_tokens_len,
-        c.content_tokens_len
-    from r1_completions as c
-    join prompt_selection as p using (prompt_id)
+        prompt_id,
+        length(regexp_replace(question, '[^\x{4E00}-\x{9FFF}]', '', 'g'))
+            / greatest(length(question), 1) as question_zh_ratio
+    from prompt_selection
+),
+
+answer_measures as (
+    select
+        completion_id,
+        prompt_tokens_len,
+        reasoning_tokens_len,
+        content_tokens_len,
+        md5(coalesce(content, '')) as content_md5,
+        length(regexp_replace(content, '[^\x{4E00}-\x{9FFF}]', '', 'g'))
+            / greatest(length(regexp_replace(content, '[\s\d\p{P}$\\{}^_=+\-*/<>|]', '', 'g')), 1)
+            as answer_zh_ratio
+    from r1_completions
 ),
 
 targets as (
@@ -25,38 +33,23 @@ near as (
     select * from response_near_duplicates
 ),
 
--- ranked on narrow rows: a window over the full texts would hold them all in memory
-content_ranks as (
-    select
-        s.completion_id,
-        row_number() over (
-            partition by md5(coalesce(c.content, ''))
-            order by s.score desc nulls last, s.completion_id
-        ) as content_rank
-    from scored as s
-    join r1_completions as c using (completion_id)
-),
-
 measured as (
     select
         s.*,
-        c.question_text,
-        c.reasoning,
-        c.content,
-        c.prompt_tokens_len,
-        c.reasoning_tokens_len,
-        c.content_tokens_len,
+        a.prompt_tokens_len,
+        a.reasoning_tokens_len,
+        a.content_tokens_len,
         t.min_score,
-        length(regexp_replace(c.question_text, '[^\x{4E00}-\x{9FFF}]', '', 'g'))
-            / greatest(length(c.question_text), 1) as question_zh_ratio,
-        length(regexp_replace(c.content, '[^\x{4E00}-\x{9FFF}]', '', 'g'))
-            / greatest(length(regexp_replace(c.content, '[\s\d\p{P}$\\{}^_=+\-*/<>|]', '', 'g')), 1)
-            as answer_zh_ratio,
-        r.content_rank,
+        q.question_zh_ratio,
+        a.answer_zh_ratio,
+        row_number() over (
+            partition by a.content_md5
+            order by s.score desc nulls last, s.completion_id
+        ) as content_rank,
         n.kept_id as near_duplicate_of
     from scored as s
-    join completions as c using (completion_id)
-    join content_ranks as r using (completion_id)
+    join answer_measures as a using (completion_id)
+    join question_measures as q using (prompt_id)
     left join targets as t using (category)
     left join near as n on n.duplicate_id = s.completion_id
 )

@@ -9,7 +9,7 @@ quotas as (
     select category, selected_rows from sft_category_balance
 ),
 
--- ranks are computed on narrow rows; the texts join back only for the chosen ones
+-- ranks are computed on narrow rows; the texts join in only for the chosen ones
 ranked as (
     select
         completion_id,
@@ -37,7 +37,12 @@ chosen as (
 
 select
     c.*,
+    p.question as question_text,
+    r.reasoning,
+    r.content,
     ch.category_rank,
-    '<think>' || chr(10) || c.reasoning || chr(10) || '</think>' || chr(10) || chr(10) || c.content as sft_output
+    '<think>' || chr(10) || r.reasoning || chr(10) || '</think>' || chr(10) || chr(10) || r.content as sft_output
 from candidates as c
 join chosen as ch using (completion_id)
+join r1_completions as r using (completion_id)
+join prompt_selection as p on p.prompt_id = r.prompt_id
