@@ -14,7 +14,7 @@ from ..warehouse import WarehouseResource, describe_table, replace_partition
 from .llm_run import run_stage, summary_metadata
 from .metadata import table_metadata
 
-EXCERPT_BATCH = 256  # reasonings tokenized per batch (an encoding with offsets is ~100 bytes per token)
+EXCERPT_BATCH = 256  # reasonings whose excerpt cut points are found in one parallel tokenizer batch
 QUEUE_SQL = """
     SELECT q.*, c.content AS answer, c.reasoning
     FROM int_judge_queue AS q JOIN r1_completions AS c USING (completion_id)

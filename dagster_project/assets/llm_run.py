@@ -101,9 +101,7 @@ def final_rows(journal: Journal, stage: str, partition: str, wanted: pa.Table) -
     try:
         con.register("wanted", wanted)
         if journal.has_files(stage, partition):
-            source = journal.relation_sql(stage, partition).replace(
-                "union_by_name=true", "union_by_name=true, filename=true, file_row_number=true")
-            con.execute(f"CREATE TEMP VIEW j AS SELECT * FROM {source}")
+            con.execute(f"CREATE TEMP VIEW j AS SELECT * FROM {journal.relation_sql(stage, partition, row_ids=True)}")
         else:  # nothing journaled yet: same columns, no rows
             empty = JOURNAL_SCHEMA.empty_table()
             con.register("j", empty.append_column("filename", pa.array([], pa.string()))

@@ -99,7 +99,7 @@ def excerpt_cuts(texts: list[str | None], max_tokens: int, marker: str = OMISSIO
     tokenizer = get_tokenizer()
     while todo:
         whole = [i for i, width in todo.items() if 2 * width >= len(texts[i])]
-        ends = [i for i in todo if i not in set(whole)]
+        ends = [i for i, width in todo.items() if 2 * width < len(texts[i])]
         encodings = tokenizer.encode_batch([texts[i] for i in whole] + [texts[i][: todo[i]] for i in ends]
                                            + [texts[i][-todo[i] :] for i in ends], add_special_tokens=False)
         for i, enc in zip(whole, encodings):

@@ -129,10 +129,14 @@ class Journal:
         part = "*" if partition is None else validate_name(partition)
         return str(self.root / validate_name(stage, "stage") / part / "part-*.parquet")
 
-    def relation_sql(self, stage: str, partition: str | None = None) -> str:
-        """SQL table expression over the journal files, for embedding in DuckDB queries."""
+    def relation_sql(self, stage: str, partition: str | None = None, *, row_ids: bool = False) -> str:
+        """SQL table expression over the journal files, for embedding in DuckDB queries.
+
+        ``row_ids``: add ``filename`` and ``file_row_number``, which locate each row.
+        """
         quoted = self.glob(stage, partition).replace("'", "''")
-        return f"read_parquet('{quoted}', union_by_name=true)"
+        extra = ", filename=true, file_row_number=true" if row_ids else ""
+        return f"read_parquet('{quoted}', union_by_name=true{extra})"
 
     def has_files(self, stage: str, partition: str | None = None) -> bool:
         dirs = [self.partition_dir(stage, partition)] if partition is not None else [

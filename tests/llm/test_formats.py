@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 
-
 from conftest import ANSWER_KEY, math_requests, run
 from dagster_project.llm.journal import Journal
 from dagster_project.llm.parsing import sft_output
