@@ -21,11 +21,14 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from dagster_project.llm.engine import run_requests_sync  # noqa: E402
-from dagster_project.llm.journal import Journal, JournalWriter  # noqa: E402
-from dagster_project.llm.simulator import SimulatorSettings, start_simulator_process  # noqa: E402
-from dagster_project.llm.tokens import shutdown_token_helper  # noqa: E402
-from dagster_project.llm.types import EndpointConfig, LLMRequest  # noqa: E402
+from dagster_project.lib.llm.engine import run_requests_sync  # noqa: E402
+from dagster_project.lib.llm.journal import Journal, JournalWriter  # noqa: E402
+from dagster_project.lib.llm.tokens import shutdown_token_helper  # noqa: E402
+from dagster_project.lib.llm.types import EndpointConfig, LLMRequest  # noqa: E402
+from dagster_project.simulator.server import (  # noqa: E402
+    SimulatorSettings,
+    start_simulator_process,
+)
 
 
 def _requests(n: int):

@@ -181,12 +181,15 @@ def main() -> None:
 
     import dagster as dg
     import duckdb
+    from dagster_project.cli.pipeline import STAGES, answer_key, run_pipeline
 
     from dagster_project import definitions
-    from dagster_project.llm.simulator import SimulatorSettings, start_simulator_process
-    from dagster_project.pipeline import STAGES, answer_key, run_pipeline
+    from dagster_project.config import database_path, exports_dir, journal_dir
     from dagster_project.resources import endpoint_resource, warehouse_resource
-    from dagster_project.settings import database_path, exports_dir, journal_dir
+    from dagster_project.simulator.server import (
+        SimulatorSettings,
+        start_simulator_process,
+    )
 
     t0 = time.perf_counter()
     key = answer_key()

@@ -20,8 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dagster_project.curation.near_dup import find_near_duplicates  # noqa: E402
-from dagster_project.curation.shingles import jaccard, ngram_set, normalize  # noqa: E402
+from dagster_project.lib.dedup.near_dup import find_near_duplicates  # noqa: E402
+from dagster_project.lib.dedup.shingles import (  # noqa: E402
+    jaccard,
+    ngram_set,
+    normalize,
+)
 
 # ~2,500 common CJK characters, drawn from the unified block's densest region
 _CHARS = [chr(cp) for cp in range(0x4E00, 0x4E00 + 2500)]

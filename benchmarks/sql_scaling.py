@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import duckdb  # noqa: E402
 
 from benchmarks.full_run import machine_info  # noqa: E402
+from dagster_project.lib.warehouse import connection_config  # noqa: E402
 from dagster_project.sql_models import discover_models, set_variables  # noqa: E402
-from dagster_project.warehouse import connection_config  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BASE_ROWS = 110_000

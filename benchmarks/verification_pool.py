@@ -34,8 +34,12 @@ from fractions import Fraction
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from dagster_project.verify.gold import normalize_gold  # noqa: E402
-from dagster_project.verify.pool import MATH_VERIFY_VERSION, VerifyItem, verify_items  # noqa: E402
+from dagster_project.lib.verify.gold import normalize_gold  # noqa: E402
+from dagster_project.lib.verify.pool import (  # noqa: E402
+    MATH_VERIFY_VERSION,
+    VerifyItem,
+    verify_items,
+)
 
 NAMES = ["小明", "小红", "王老师", "李叔叔", "甲车", "乙队", "一个工程队", "果园"]
 THINGS = ["苹果", "铅笔", "图书", "零件", "树苗", "练习本", "学生", "千克大米"]
@@ -148,7 +152,7 @@ def run_side(side: str, rows_file: str, args: argparse.Namespace) -> dict:
     import_seconds = 0.0
     if side == "serial":
         started = time.perf_counter()
-        from dagster_project.verify.checker import check_one
+        from dagster_project.lib.verify.checker import check_one
 
         import_seconds = time.perf_counter() - started
         logging.getLogger("math_verify").setLevel(logging.ERROR)

@@ -6,17 +6,21 @@ Loading this module reads TOML manifests and SQL files only; it never opens the 
 
 import dagster as dg
 
-from .assets.curation import response_near_duplicates, sft_export
-from .assets.generation import r1_completions
-from .assets.ingest import raw_prompts, seeds
-from .assets.judging import judge_scores
-from .assets.prompt_filters import prompt_contamination, prompt_near_duplicates
-from .assets.verification import verifications
-from .checks import ALL_CHECKS
-from .partitions import source_partitions
-from .resources import endpoint_resource, warehouse_resource
-from .settings import REPO_ROOT, section
-from .sql_models import build_sql_assets
+from dagster_project.config import REPO_ROOT, section
+from dagster_project.curation.assets import response_near_duplicates
+from dagster_project.curation.checks import ALL_CHECKS
+from dagster_project.generation.assets import r1_completions
+from dagster_project.ingest.assets import raw_prompts, seeds
+from dagster_project.partitions import source_partitions
+from dagster_project.publish.assets import sft_export
+from dagster_project.resources import endpoint_resource, warehouse_resource
+from dagster_project.scoring.judging import judge_scores
+from dagster_project.scoring.verification import verifications
+from dagster_project.selection.assets import (
+    prompt_contamination,
+    prompt_near_duplicates,
+)
+from dagster_project.sql_models import build_sql_assets
 
 python_assets = [seeds, raw_prompts, prompt_near_duplicates, prompt_contamination, r1_completions,
                  verifications, judge_scores, response_near_duplicates, sft_export]

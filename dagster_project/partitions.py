@@ -6,8 +6,8 @@ from functools import lru_cache
 
 import dagster as dg
 
-from .settings import SettingsError, manifests_dir
-from .sources.manifest import SourceManifest, load_manifests
+from dagster_project.config import SettingsError, manifests_dir
+from dagster_project.lib.sources.manifest import SourceManifest, load_manifests
 
 
 @lru_cache(maxsize=1)

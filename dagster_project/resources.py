@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import dagster as dg
+import duckdb
+from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from .llm.engine import Budget
-from .llm.types import EndpointConfig
-from .settings import database_path, section
-from .warehouse import WarehouseResource, connection_config
+from dagster_project.config import database_path, section
+from dagster_project.lib.llm.engine import Budget
+from dagster_project.lib.llm.types import EndpointConfig
+from dagster_project.lib.warehouse import connection_config, open_warehouse
 
 DUCKDB_POOL = "duckdb"
 R1_POOL = "r1_endpoint"
 JUDGE_POOL = "judge_endpoint"
 VERIFY_POOL = "verifier"
+
+
+class WarehouseResource(DuckDBResource):
+    """DuckDB resource that takes the warehouse lock around every connection."""
+
+    lock_timeout_seconds: float = Field(default=900.0, description="Seconds to wait for the warehouse lock.")
+
+    @contextmanager
+    def get_connection(self, purpose: str = "") -> Iterator[duckdb.DuckDBPyConnection]:
+        config = self.connection_config or connection_config()
+        with open_warehouse(Path(self.database), timeout_s=self.lock_timeout_seconds,
+                            purpose=purpose, config=config) as con:
+            yield con
 
 
 def warehouse_resource() -> WarehouseResource:

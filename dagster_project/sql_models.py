@@ -23,9 +23,9 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.optimizer.scope import traverse_scope
 
-from .assets.metadata import table_metadata
-from .resources import DUCKDB_POOL
-from .warehouse import WarehouseResource, describe_table
+from dagster_project.common.metadata import table_metadata
+from dagster_project.lib.warehouse import describe_table
+from dagster_project.resources import DUCKDB_POOL, WarehouseResource
 
 HEADER_RE = re.compile(r"^--\s*(materialized|description|group)\s*:\s*(.+?)\s*$", re.MULTILINE)
 GROUP_BY_FOLDER = {"staging": "staging", "intermediate": "selection", "marts": "marts"}

@@ -17,7 +17,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import dagster as dg  # noqa: E402
 
-from dagster_project.warehouse import WarehouseResource, connection_config  # noqa: E402
+from dagster_project.lib.warehouse import connection_config  # noqa: E402
+from dagster_project.resources import WarehouseResource  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"

@@ -4,8 +4,9 @@ import dagster as dg
 import duckdb
 
 from dagster_project import definitions
+from dagster_project.lib.warehouse import connection_config
 from dagster_project.partitions import source_partitions
-from dagster_project.warehouse import WarehouseResource, connection_config
+from dagster_project.resources import WarehouseResource
 
 
 def resources_for(warehouse: WarehouseResource) -> dict:

@@ -5,13 +5,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+from dagster_project.cli.pipeline import PipelineResult, answer_key, run_pipeline
 
 from dagster_project import definitions
-from dagster_project.llm.simulator import SimulatorProcess, SimulatorSettings, start_simulator_process
-from dagster_project.pipeline import PipelineResult, answer_key, run_pipeline
-from dagster_project.resources import endpoint_resource
-from dagster_project.settings import reload_settings
-from dagster_project.warehouse import WarehouseResource, connection_config
+from dagster_project.config import reload_settings
+from dagster_project.lib.warehouse import connection_config
+from dagster_project.resources import WarehouseResource, endpoint_resource
+from dagster_project.simulator.server import (
+    SimulatorProcess,
+    SimulatorSettings,
+    start_simulator_process,
+)
 
 FAKE_KEY = "sk-test-SECRET-4f1c9e2d7a"
 

@@ -84,7 +84,7 @@ def test_higher_scores_first_spread_across_repos_and_seeded():
 
 @pytest.mark.parametrize("mode", ["ratios", "counts"])
 def test_sft_output_matches_the_python_normalization(mode):
-    from dagster_project.llm.parsing import sft_output
+    from dagster_project.lib.llm.parsing import sft_output
     con = build({"Math": 10, "Exam": 1, "STEM": 5, "General": 10}, mode)
     for reasoning, content, output in con.execute("SELECT reasoning, content, sft_output FROM sft_balanced").fetchall():
         assert output == sft_output(reasoning, content)

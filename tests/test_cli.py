@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.warehouse import warehouse_lock
+from dagster_project.lib.warehouse import warehouse_lock
 
 DISTILL = str(Path(sys.executable).parent / "distill")
 
@@ -20,7 +20,7 @@ def distill(run, *args, stdin=None, **env):
 
 
 def test_help_on_every_command(pipeline_run):
-    from dagster_project.commands import COMMANDS
+    from dagster_project.cli.commands import COMMANDS
     for name in COMMANDS:
         out = distill(pipeline_run, name, "--help")
         assert out.returncode == 0 and "usage: distill " + name in out.stdout

@@ -53,7 +53,7 @@ def test_two_partitions_as_separate_runs_share_one_warehouse(tmp_path):
     outputs = [p.communicate(timeout=300)[0] for p in procs]
     for p, out in zip(procs, outputs):
         assert p.returncode == 0, out[-3000:]
-    from dagster_project.warehouse import WarehouseResource
+    from dagster_project.resources import WarehouseResource
     wh = WarehouseResource(database=str(tmp_path / "warehouse" / "warehouse.duckdb"))
     counts = dict(query(wh, "select source_key, count(*) from raw_prompts group by 1"))
     assert set(counts) == {"m-a-p-coig-cqia", "meta-math-gsm8k-zh"}

@@ -3,9 +3,9 @@
 import dagster as dg
 
 from dagster_project import definitions
+from dagster_project.config import REPO_ROOT
+from dagster_project.lib.sources.loader import load_source
 from dagster_project.partitions import source_manifests, source_partitions
-from dagster_project.sources.loader import load_source
-from dagster_project.settings import REPO_ROOT
 from tests.helpers import query, resources_for
 
 
@@ -36,7 +36,8 @@ def test_rematerializing_a_partition_replaces_only_it(warehouse, instance):
 
 
 def test_prompt_ids_are_stable_across_runs_and_warehouses(tmp_path, instance):
-    from dagster_project.warehouse import WarehouseResource, connection_config
+    from dagster_project.lib.warehouse import connection_config
+    from dagster_project.resources import WarehouseResource
     ids = []
     for name in ("a", "b"):
         wh = WarehouseResource(database=str(tmp_path / f"{name}.duckdb"), connection_config=connection_config())
@@ -46,9 +47,9 @@ def test_prompt_ids_are_stable_across_runs_and_warehouses(tmp_path, instance):
 
 
 def test_broken_input_is_quarantined_through_the_asset(warehouse, instance, tmp_path, monkeypatch):
+    import dagster_project.ingest.assets as ingest
+    from dagster_project.lib.sources.manifest import parse_manifest
     from tests.test_sources import _broken_manifest
-    from dagster_project.sources.manifest import parse_manifest
-    import dagster_project.assets.ingest as ingest
     broken = parse_manifest(_broken_manifest(tmp_path))
     monkeypatch.setattr(ingest, "manifest_for", lambda key: broken)
     result = _materialize("educhat-math", warehouse, instance)

@@ -5,7 +5,7 @@ import json
 import dagster as dg
 import pyarrow.parquet as pq
 
-from dagster_project import checks
+from dagster_project.curation import checks
 from tests.helpers import query
 from tests.pipeline_fixture import FAKE_KEY
 
@@ -83,7 +83,9 @@ def test_checks_pass_on_the_pipeline_output(pipeline_run):
 
 def test_checks_fail_on_planted_bad_rows(pipeline_run, tmp_path):
     import shutil
-    from dagster_project.warehouse import WarehouseResource, connection_config
+
+    from dagster_project.lib.warehouse import connection_config
+    from dagster_project.resources import WarehouseResource
     copy = tmp_path / "w.duckdb"
     shutil.copy(pipeline_run.warehouse.database, copy)
     wh = WarehouseResource(database=str(copy), connection_config=connection_config())
@@ -102,9 +104,10 @@ def test_checks_fail_on_planted_bad_rows(pipeline_run, tmp_path):
 
 def test_a_partition_with_nothing_journaled_loads_an_empty_table(tmp_path):
     import pyarrow as pa
-    from dagster_project.assets.generation import completions_table
-    from dagster_project.assets.llm_run import final_rows
-    from dagster_project.llm.journal import Journal
+
+    from dagster_project.common.llm_stage import final_rows
+    from dagster_project.generation.assets import completions_table
+    from dagster_project.lib.llm.journal import Journal
     wanted = pa.table({"request_hash": pa.array([], pa.string()), "prompt_id": pa.array([], pa.string()),
                        "sample_index": pa.array([], pa.int32()), "purpose": pa.array([], pa.string())})
     table = completions_table(final_rows(Journal(tmp_path), "r1", "educhat-math", wanted), "educhat-math")

@@ -5,9 +5,13 @@ from pathlib import Path
 
 import pytest
 
+from dagster_project.lib.sources.loader import SourceFileMissing, load_source
+from dagster_project.lib.sources.manifest import (
+    CATEGORIES,
+    ManifestError,
+    parse_manifest,
+)
 from dagster_project.partitions import source_manifests
-from dagster_project.sources.loader import SourceFileMissing, load_source
-from dagster_project.sources.manifest import CATEGORIES, ManifestError, parse_manifest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ASSETS = REPO_ROOT / "assets"
@@ -120,6 +124,6 @@ def test_prompt_ids_do_not_depend_on_load_order_or_machine():
     b = load_source(m, ASSETS, REPO_ROOT).prompts.column("prompt_id").to_pylist()
     assert a == b
     # Known value: pins the id recipe, so a change to it cannot go unnoticed.
-    from dagster_project.sources.loader import prompt_id
+    from dagster_project.lib.sources.loader import prompt_id
     assert prompt_id("educhat-math", "EduChat-Math", "h0001", "ignored") == \
         __import__("hashlib").sha256("educhat-math\x1fEduChat-Math\x1fid:h0001".encode()).hexdigest()[:16]

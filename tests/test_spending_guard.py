@@ -4,9 +4,9 @@ import dagster as dg
 import pytest
 
 from dagster_project import definitions
-from dagster_project.llm.simulator import SimulatorSettings, start_simulator_process
+from dagster_project.config import reload_settings
 from dagster_project.resources import endpoint_resource
-from dagster_project.settings import reload_settings
+from dagster_project.simulator.server import SimulatorSettings, start_simulator_process
 from tests.helpers import load_all_sources, query, resources_for
 
 

@@ -6,7 +6,12 @@ import dagster as dg
 import pytest
 
 from dagster_project import definitions
-from dagster_project.sql_models import SqlModelError, build_sql_assets, discover_models, referenced_tables
+from dagster_project.sql_models import (
+    SqlModelError,
+    build_sql_assets,
+    discover_models,
+    referenced_tables,
+)
 from tests.helpers import load_all_sources, query, resources_for
 
 SQL_ROOT = Path(__file__).resolve().parents[1] / "sql"

@@ -1,10 +1,15 @@
 import json
 
 import pytest
-
 from curation_testdata import EVAL_SETS, prompt_of
-from dagster_project.curation.decontam import EvalIndex, EvalItem, find_contamination, load_eval_sets
-from dagster_project.curation.shingles import normalize
+
+from dagster_project.lib.dedup.decontam import (
+    EvalIndex,
+    EvalItem,
+    find_contamination,
+    load_eval_sets,
+)
+from dagster_project.lib.dedup.shingles import normalize
 
 
 @pytest.fixture(scope="module")

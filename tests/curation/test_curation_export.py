@@ -7,10 +7,10 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 import pytest
 import yaml
-
 from curation_testdata import prompt_of
-from dagster_project.curation import card as card_module
-from dagster_project.curation.export import read_latest, write_export, write_jsonl
+
+from dagster_project.lib.export import card as card_module
+from dagster_project.lib.export.writer import read_latest, write_export, write_jsonl
 
 MESSAGE_TYPE = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 
@@ -277,7 +277,7 @@ def test_failing_stream_leaves_nothing(tables, tmp_path):
 
 
 def test_card_columns_are_copied_out_of_streamed_batches(tables, tmp_path):
-    from dagster_project.curation import export as export_module
+    from dagster_project.lib.export import writer as export_module
 
     batches = tables["raw"].to_batches(max_chunksize=7)
     reader = pa.RecordBatchReader.from_batches(tables["raw"].schema, iter(batches))

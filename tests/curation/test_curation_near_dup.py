@@ -2,9 +2,9 @@ import itertools
 
 import numpy as np
 import pytest
-
 from curation_testdata import prompt_of
-from dagster_project.curation.near_dup import (
+
+from dagster_project.lib.dedup.near_dup import (
     DEFAULT_BANDS,
     DEFAULT_ROWS,
     MAX_FULL_BUCKET,
@@ -14,7 +14,7 @@ from dagster_project.curation.near_dup import (
     minhash_signatures,
     similar_pairs,
 )
-from dagster_project.curation.shingles import jaccard, ngram_set, normalize
+from dagster_project.lib.dedup.shingles import jaccard, ngram_set, normalize
 
 FILLER = "甲乙丙丁戊己庚辛壬癸"
 
@@ -202,7 +202,7 @@ def test_no_false_positives_among_real_prompts(real_rows):
 
 
 def test_ngram_hashes_layout():
-    from dagster_project.curation.shingles import ngram_hashes
+    from dagster_project.lib.dedup.shingles import ngram_hashes
 
     hashes, offsets = ngram_hashes(["abcdefg", "", "abc", "xxabcdefg"], 5)
     assert offsets.tolist() == [0, 3, 3, 4, 9]

@@ -1,8 +1,8 @@
 import pyarrow as pa
 import pytest
-
 from curation_testdata import EVAL_SETS, FIXTURES, read_jsonl
-from dagster_project.curation.export import find_secrets, scan_table, secret_patterns
+
+from dagster_project.lib.export.writer import find_secrets, scan_table, secret_patterns
 
 PLANTED = [
     "调用时用 sk-abcdefghijklmnopqrstuvwxyz123456 这个密钥",

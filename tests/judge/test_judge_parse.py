@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.judge.parse import parse_correctness, parse_quality
+from dagster_project.lib.judge.parse import parse_correctness, parse_quality
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "judge" / "educhat_mcmd_scores_slice.jsonl"
 

@@ -4,8 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.llm.tokens import get_tokenizer
-from dagster_project.judge.prompts import (
+from dagster_project.lib.judge.prompts import (
     CORRECTNESS_SCHEMA,
     OMISSION_MARKER,
     PROMPTS_DIR,
@@ -20,6 +19,7 @@ from dagster_project.judge.prompts import (
     reasoning_excerpt,
     response_format,
 )
+from dagster_project.lib.llm.tokens import get_tokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
 LONG_REASONING = "".join(

@@ -8,10 +8,14 @@ from typing import Any, Iterator
 
 import pytest
 
-from dagster_project.llm.engine import Budget, RunSummary, run_requests_sync
-from dagster_project.llm.journal import Journal, JournalWriter
-from dagster_project.llm.simulator import SimulatorProcess, SimulatorSettings, start_simulator_process
-from dagster_project.llm.types import EndpointConfig, LLMRequest
+from dagster_project.lib.llm.engine import Budget, RunSummary, run_requests_sync
+from dagster_project.lib.llm.journal import Journal, JournalWriter
+from dagster_project.lib.llm.types import EndpointConfig, LLMRequest
+from dagster_project.simulator.server import (
+    SimulatorProcess,
+    SimulatorSettings,
+    start_simulator_process,
+)
 
 BASELINE = SimulatorSettings(
     seed=7,

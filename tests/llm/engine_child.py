@@ -5,9 +5,10 @@ from __future__ import annotations
 import sys
 
 from conftest import math_requests
-from dagster_project.llm.engine import run_requests_sync
-from dagster_project.llm.journal import Journal, JournalWriter, plan
-from dagster_project.llm.types import EndpointConfig
+
+from dagster_project.lib.llm.engine import run_requests_sync
+from dagster_project.lib.llm.journal import Journal, JournalWriter, plan
+from dagster_project.lib.llm.types import EndpointConfig
 
 
 def main(base_url: str, root: str, n: int, concurrency: int) -> None:

@@ -6,10 +6,11 @@ import json
 import re
 
 from conftest import ANSWER_KEY, math_requests, run
-from dagster_project.llm.journal import Journal
-from dagster_project.llm.parsing import sft_output
-from dagster_project.llm.tokens import count_tokens
-from dagster_project.llm.types import LLMRequest
+
+from dagster_project.lib.llm.journal import Journal
+from dagster_project.lib.llm.parsing import sft_output
+from dagster_project.lib.llm.tokens import count_tokens
+from dagster_project.lib.llm.types import LLMRequest
 
 RECORD_SQL = "SELECT prompt_id, status, reasoning, content FROM j WHERE is_final ORDER BY prompt_id"
 

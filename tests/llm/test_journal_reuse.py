@@ -5,11 +5,17 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from conftest import math_requests, run
-from dagster_project.llm.engine import Budget
-from dagster_project.llm.journal import JOURNAL_SCHEMA, JournalWriter, is_reusable, plan, request_hash
-from dagster_project.llm.types import ConfigError, EndpointConfig, LLMRequest
+
+from dagster_project.lib.llm.engine import Budget
+from dagster_project.lib.llm.journal import (
+    JOURNAL_SCHEMA,
+    JournalWriter,
+    is_reusable,
+    plan,
+    request_hash,
+)
+from dagster_project.lib.llm.types import ConfigError, EndpointConfig, LLMRequest
 
 
 def test_request_hash_ignores_max_tokens_only() -> None:

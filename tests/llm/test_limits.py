@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from conftest import math_requests, run
-from dagster_project.llm.limits import AdaptiveLimiter, TokenBucket
+
+from dagster_project.lib.llm.limits import AdaptiveLimiter, TokenBucket
 
 
 def test_aimd_halves_once_per_epoch_and_recovers() -> None:

@@ -5,9 +5,14 @@ from __future__ import annotations
 import asyncio
 
 from conftest import math_requests
-from dagster_project.llm import engine
-from dagster_project.llm.engine import ProgressSnapshot, format_progress, run_requests
-from dagster_project.llm.journal import JournalWriter
+
+from dagster_project.lib.llm import engine
+from dagster_project.lib.llm.engine import (
+    ProgressSnapshot,
+    format_progress,
+    run_requests,
+)
+from dagster_project.lib.llm.journal import JournalWriter
 
 
 def test_format_progress_line() -> None:

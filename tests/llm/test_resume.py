@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 
 from conftest import math_requests, run
-from dagster_project.llm.journal import plan
-from dagster_project.llm.simulator import prompt_sha
+
+from dagster_project.lib.llm.journal import plan
+from dagster_project.simulator.server import prompt_sha
 
 REPO = Path(__file__).resolve().parents[2]
 N, ANSWERED_BEFORE_KILL, CONCURRENCY = 30, 10, 4

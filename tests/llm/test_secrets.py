@@ -6,9 +6,9 @@ import logging
 import os
 
 import pytest
-
 from conftest import math_requests, run
-from dagster_project.llm.types import ConfigError, EndpointConfig, resolve_api_key
+
+from dagster_project.lib.llm.types import ConfigError, EndpointConfig, resolve_api_key
 
 SECRET = "sk-test-SECRET123"
 

@@ -7,10 +7,10 @@ import urllib.error
 import urllib.request
 
 import pytest
-
 from conftest import math_requests, run
-from dagster_project.llm.simulator import SimulatorSettings, SimulatorThread
-from dagster_project.llm.types import EndpointConfig
+
+from dagster_project.lib.llm.types import EndpointConfig
+from dagster_project.simulator.server import SimulatorSettings, SimulatorThread
 
 
 def test_in_thread_simulator_serves_the_engine(journal) -> None:

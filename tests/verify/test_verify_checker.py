@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.verify.checker import check_one
-from dagster_project.verify.gold import normalize_gold
+from dagster_project.lib.verify.checker import check_one
+from dagster_project.lib.verify.gold import normalize_gold
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "verify"

@@ -6,8 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.verify.answer import final_answer, last_boxed, normalize_answer, prepare_answer
-from dagster_project.verify.gold import normalize_gold
+from dagster_project.lib.verify.answer import (
+    final_answer,
+    last_boxed,
+    normalize_answer,
+    prepare_answer,
+)
+from dagster_project.lib.verify.gold import normalize_gold
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "verify"
 

@@ -5,9 +5,9 @@ from collections import Counter
 
 import pytest
 
-from dagster_project.verify import pool
-from dagster_project.verify.checker import check_one
-from dagster_project.verify.pool import (
+from dagster_project.lib.verify import pool
+from dagster_project.lib.verify.checker import check_one
+from dagster_project.lib.verify.pool import (
     CRASH_MARKER_ENV,
     HANG_MARKER_ENV,
     MATH_VERIFY_VERSION,

@@ -1,0 +1,174 @@
+"""Shared plumbing for the LLM stages: plan against the journal, send, report progress."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import dagster as dg
+import pyarrow as pa
+
+from dagster_project.config import journal_dir
+from dagster_project.lib.llm.engine import (
+    ProgressSnapshot,
+    RunSummary,
+    format_progress,
+    run_requests_sync,
+)
+from dagster_project.lib.llm.journal import (
+    JOURNAL_SCHEMA,
+    Journal,
+    JournalWriter,
+    plan,
+    request_hash,
+)
+from dagster_project.lib.llm.types import (
+    EndpointConfig,
+    LLMRequest,
+    resolve_api_key,
+    safe_base_url,
+)
+from dagster_project.resources import LLMEndpoint
+
+LOG_EVERY_S = 10.0
+
+
+@dataclass
+class StageRun:
+    requested: int
+    reused: int
+    sent: int
+    summary: RunSummary | None
+    finals: pa.Table  # latest final journal row per requested hash, plus `attempts` and `total_cost`
+
+
+class ProgressReporter:
+    """Progress to the run log every LOG_EVERY_S, and as a bar on a terminal."""
+
+    def __init__(self, context: dg.AssetExecutionContext, label: str) -> None:
+        self.context, self.label, self._last = context, label, 0.0
+        self._tty = sys.stderr.isatty()
+
+    def __call__(self, snap: ProgressSnapshot) -> None:
+        line = format_progress(snap)
+        if self._tty:
+            sys.stderr.write(f"\r{self.label} {line}")
+            sys.stderr.flush()
+        now = time.monotonic()
+        if now - self._last >= LOG_EVERY_S or (snap.total and snap.done >= snap.total):
+            self._last = now
+            self.context.log.info(f"{self.label} {line}")
+
+    def close(self) -> None:
+        if self._tty:
+            sys.stderr.write("\n")
+
+
+def run_stage(context: dg.AssetExecutionContext, endpoint: LLMEndpoint, stage: str, partition: str,
+              requests: Sequence[LLMRequest]) -> StageRun:
+    """Send what the journal does not already hold; return the final rows for `requests`.
+
+    No warehouse connection is open here: callers read their inputs before and write after.
+    """
+    cfg: EndpointConfig = endpoint.endpoint_config()
+    journal = Journal(journal_dir())
+    to_send, reused = plan(cfg, requests, journal, stage=stage)
+    summary = None
+    if to_send:
+        resolve_api_key(cfg)  # a missing key is one clear error before anything is sent
+        context.log.info(f"{stage}[{partition}]: {len(to_send)} to send, {len(reused)} reused from the journal "
+                         f"-> {cfg.model} at {cfg.base_url} (concurrency {cfg.concurrency})")
+        reporter = ProgressReporter(context, f"{stage}[{partition}]")
+        with JournalWriter(journal, stage) as writer:
+            summary = run_requests_sync(to_send, cfg, writer, run_id=context.run_id, progress=reporter,
+                                        budget=endpoint.budget())
+        reporter.close()
+        failed_all = summary.requests > 0 and set(summary.by_status) <= {"error"}
+        if failed_all:
+            raise dg.Failure(
+                description=(f"{stage}[{partition}]: all {summary.requests} requests to {cfg.model} at "
+                             f"{summary_url(cfg)} failed - is the endpoint up and the key valid? "
+                             "Failures are journaled; fix the endpoint and re-run."),
+                metadata={"by_status": dg.MetadataValue.json(summary.by_status)})
+    else:
+        context.log.info(f"{stage}[{partition}]: all {len(reused)} requests already in the journal; nothing sent")
+    wanted = pa.table({
+        "request_hash": [request_hash(cfg, r) for r in requests],
+        "prompt_id": [r.prompt_id for r in requests],
+        "sample_index": pa.array([r.sample_index for r in requests], pa.int32()),
+        "purpose": [r.purpose for r in requests],
+    })
+    return StageRun(len(requests), len(reused), len(to_send), summary, final_rows(journal, stage, partition, wanted))
+
+
+def summary_url(cfg: EndpointConfig) -> str:
+    return safe_base_url(cfg.base_url)
+
+
+def final_rows(journal: Journal, stage: str, partition: str, wanted: pa.Table) -> pa.Table:
+    """Latest final journal row per wanted request hash, with attempt count and total cost.
+
+    The latest attempt is chosen on narrow columns first; the wide ones (reasoning, content)
+    are read only for the chosen rows, so no whole partition of text is held for the choice.
+    """
+    con = journal.connect()
+    try:
+        con.register("wanted", wanted)
+        if journal.has_files(stage, partition):
+            con.execute(f"CREATE TEMP VIEW j AS SELECT * FROM {journal.relation_sql(stage, partition, row_ids=True)}")
+        else:  # nothing journaled yet: same columns, no rows
+            empty = JOURNAL_SCHEMA.empty_table()
+            con.register("j", empty.append_column("filename", pa.array([], pa.string()))
+                         .append_column("file_row_number", pa.array([], pa.int64())))
+        return con.sql("""
+            WITH latest AS (
+                SELECT request_hash, filename, file_row_number FROM j WHERE is_final
+                QUALIFY row_number() OVER (PARTITION BY request_hash ORDER BY finished_at DESC, attempt DESC) = 1
+            ),
+            attempts AS (
+                SELECT request_hash, count(*) AS attempts, sum(coalesce(cost, 0)) AS total_cost FROM j GROUP BY 1
+            ),
+            finals AS (
+                SELECT j.* EXCLUDE (prompt_id, sample_index, purpose, filename, file_row_number)
+                FROM j JOIN latest USING (filename, file_row_number)
+            )
+            SELECT w.*, f.* EXCLUDE (request_hash), a.attempts, a.total_cost
+            FROM wanted AS w
+            JOIN finals AS f USING (request_hash)
+            JOIN attempts AS a USING (request_hash)
+        """).to_arrow_table()
+    finally:
+        con.close()
+
+
+def summary_metadata(run: StageRun) -> dict:
+    """Counts, tokens, cost and latency for the UI."""
+    finals = run.finals
+    out: dict = {"requests": run.requested, "reused_from_journal": run.reused, "sent_this_run": run.sent,
+                 "pending": run.requested - finals.num_rows}
+    if finals.num_rows:
+        cols = finals.select(["status", "usage_prompt_tokens", "usage_completion_tokens", "total_cost",
+                              "latency_s", "simulated", "currency"]).to_pydict()
+        statuses: dict[str, int] = {}
+        for s in cols["status"]:
+            statuses[s] = statuses.get(s, 0) + 1
+        lat = sorted(v for v in cols["latency_s"] if v is not None)
+
+        def pct(p: float) -> float | None:
+            return round(lat[min(len(lat) - 1, int(p * len(lat)))], 3) if lat else None
+
+        out.update({
+            "by_status": dg.MetadataValue.json(statuses),
+            "prompt_tokens": int(sum(v or 0 for v in cols["usage_prompt_tokens"])),
+            "completion_tokens": int(sum(v or 0 for v in cols["usage_completion_tokens"])),
+            "cost": round(float(sum(v or 0 for v in cols["total_cost"])), 6),
+            "currency": next((c for c in cols["currency"] if c), ""),
+            "latency_p50_s": pct(0.5), "latency_p90_s": pct(0.9), "latency_p99_s": pct(0.99),
+            "simulated": any(bool(v) for v in cols["simulated"]),
+        })
+    if run.summary is not None:
+        out["this_run"] = dg.MetadataValue.json({k: v for k, v in run.summary.to_dict().items()
+                                                 if k not in ("run_id",)})
+    return out

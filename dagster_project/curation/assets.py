@@ -1,0 +1,43 @@
+"""Curation in Python: near-identical responses."""
+
+
+import dagster as dg
+
+from dagster_project.common.metadata import table_metadata
+from dagster_project.config import section
+from dagster_project.lib.dedup.near_dup import find_near_duplicates
+from dagster_project.lib.warehouse import describe_table, replace_table
+from dagster_project.resources import DUCKDB_POOL, WarehouseResource
+
+EXPORT_VIEWS = {"raw": "sft_raw", "sft": "sft_alpaca", "messages": "sft_messages"}
+EXPORT_BATCH_ROWS = 2048  # rows per record batch read from a view while exporting
+PACKAGES = ("dagster", "duckdb", "aiohttp", "math-verify", "pyarrow", "sqlglot", "tokenizers")
+
+
+@dg.asset(
+    deps=["scores"],
+    pool=DUCKDB_POOL,
+    group_name="curation",
+    kinds={"duckdb", "python"},
+    owners=["team:data"],
+    description=("Near-identical responses (MinHash over the answers of scored completions), each pointing at "
+                 "the kept one - the higher score wins. Threshold: `[curation] response_dup_threshold`."),
+)
+def response_near_duplicates(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    cfg = section("curation")
+    with warehouse.get_connection(purpose="response_near_duplicates read") as con:
+        rows = con.sql("""
+            SELECT s.completion_id, c.content FROM scores AS s JOIN r1_completions AS c USING (completion_id)
+            WHERE s.score IS NOT NULL ORDER BY s.score DESC, s.completion_id
+        """).to_arrow_table()
+    pairs = find_near_duplicates(rows.column("completion_id").to_pylist(), rows.column("content").to_pylist(),
+                                 threshold=float(cfg.get("response_dup_threshold", 0.9)),
+                                 ngram=int(cfg.get("near_dup_ngram", 5)))
+    with warehouse.get_connection(purpose="response_near_duplicates write") as con:
+        replace_table(con, "response_near_duplicates", pairs)
+        info = describe_table(con, "response_near_duplicates")
+    context.log.info(f"{pairs.num_rows} near-identical responses among {rows.num_rows} scored completions")
+    return dg.MaterializeResult(metadata={**table_metadata("response_near_duplicates", info),
+                                          "responses_compared": rows.num_rows})
+
+

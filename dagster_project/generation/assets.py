@@ -1,0 +1,72 @@
+"""`r1_completions`: R1 reasoning traces for a source's selected prompts."""
+
+import dagster as dg
+import pyarrow as pa
+
+from dagster_project.common.llm_stage import run_stage, summary_metadata
+from dagster_project.common.metadata import table_metadata
+from dagster_project.lib.llm.types import LLMRequest
+from dagster_project.lib.warehouse import describe_table, replace_partition
+from dagster_project.partitions import source_partitions
+from dagster_project.resources import R1_POOL, LLMEndpoint, WarehouseResource
+
+COMPLETION_COLUMNS = [
+    "completion_id", "prompt_id", "source_key", "sample_index", "model", "status", "finish_reason",
+    "reasoning", "content", "prompt_tokens_len", "reasoning_tokens_len", "content_tokens_len",
+    "usage_prompt_tokens", "usage_completion_tokens", "cost", "currency", "latency_s", "ttft_s", "attempts",
+    "error_type", "error_message", "simulated", "finished_at", "run_id",
+]
+
+
+def completions_table(finals: pa.Table, partition: str) -> pa.Table:
+    """Journal rows -> the warehouse table's columns (one row per requested sample)."""
+    n = finals.num_rows
+    cols = {
+        "completion_id": finals.column("request_hash"),
+        "source_key": pa.array([partition] * n, pa.string()),
+        "cost": finals.column("total_cost") if n else pa.array([], pa.float64()),
+    }
+    return pa.table({c: cols[c] if c in cols else finals.column(c) for c in COMPLETION_COLUMNS})
+
+
+def generation_requests(prompts: list[tuple[str, str]], partition: str, samples: int) -> list[LLMRequest]:
+    """One request per (selected prompt, sample index); the prompt text is sent as the only user turn."""
+    return [LLMRequest(prompt_id=pid, partition=partition, sample_index=i, messages=(("user", text),))
+            for pid, text in prompts for i in range(samples)]
+
+
+SELECTED_SQL = ("SELECT prompt_id, prompt_text FROM prompt_selection "
+                "WHERE source_key = ? AND decision = 'selected' ORDER BY prompt_id")
+
+
+@dg.asset(
+    partitions_def=source_partitions,
+    deps=["prompt_selection"],
+    pool=R1_POOL,
+    group_name="generation",
+    kinds={"openai", "duckdb", "python"},
+    owners=["team:ml"],
+    description=(
+        "R1 reasoning traces for the partition's selected prompts. Requests already in the journal "
+        "(`warehouse/journal/r1/`) are reused, never bought twice; every attempt is journaled before it is "
+        "loaded here. No warehouse connection is open while requests are in flight."
+    ),
+)
+def r1_completions(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                   r1: LLMEndpoint) -> dg.MaterializeResult:
+    key = context.partition_key
+    with warehouse.get_connection(purpose=f"r1_completions[{key}] read") as con:
+        prompts = con.execute(SELECTED_SQL, [key]).fetchall()
+    requests = generation_requests(prompts, key, r1.samples_per_prompt)
+    run = run_stage(context, r1, "r1", key, requests)
+    table = completions_table(run.finals, key)
+    with warehouse.get_connection(purpose=f"r1_completions[{key}] load") as con:
+        replace_partition(con, "r1_completions", "source_key", key, table)
+        info = describe_table(con, "r1_completions", "source_key = ?", [key])
+    metadata = {**table_metadata("r1_completions", info, partitioned=True), **summary_metadata(run)}
+    if run.summary is not None and run.summary.stopped_by_budget:
+        raise dg.Failure(
+            description=(f"spending cap reached ({run.summary.stopped_reason}); {metadata['pending']} requests "
+                         "not sent. What was bought is journaled and loaded: re-run to continue."),
+            metadata=metadata)
+    return dg.MaterializeResult(metadata=metadata)

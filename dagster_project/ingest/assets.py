@@ -1,0 +1,89 @@
+"""Ingestion: seeds and the per-source `raw_prompts` asset."""
+
+
+import hashlib
+
+import dagster as dg
+
+from dagster_project.common.metadata import table_metadata
+from dagster_project.config import REPO_ROOT, seeds_dir
+from dagster_project.lib.sources.loader import load_source
+from dagster_project.lib.warehouse import describe_table, replace_partition
+from dagster_project.partitions import manifest_for, source_partitions
+from dagster_project.resources import DUCKDB_POOL, WarehouseResource
+
+ASSETS_DIR = REPO_ROOT / "assets"
+
+
+def seed_specs() -> list[dg.AssetSpec]:
+    return [
+        dg.AssetSpec(
+            key=f"seed_{path.stem}",
+            group_name="sources",
+            kinds={"duckdb", "csv"},
+            description=f"Seed table loaded from `assets/seeds/{path.name}`.",
+            code_version=hashlib.sha256(path.read_bytes()).hexdigest()[:12],
+        )
+        for path in sorted(seeds_dir().glob("*.csv"))
+    ]
+
+
+@dg.multi_asset(specs=seed_specs(), pool=DUCKDB_POOL, can_subset=True, name="seeds")
+def seeds(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    """Load `assets/seeds/*.csv` into `seed_<stem>` tables."""
+    for key in context.selected_asset_keys:
+        name = key.path[-1]
+        path = seeds_dir() / f"{name.removeprefix('seed_')}.csv"
+        with warehouse.get_connection(purpose=name) as con:
+            con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM read_csv(?, header = true)', [str(path)])
+            info = describe_table(con, name)
+        yield dg.MaterializeResult(asset_key=key, metadata=table_metadata(name, info))
+
+
+@dg.asset(
+    partitions_def=source_partitions,
+    pool=DUCKDB_POOL,
+    group_name="sources",
+    kinds={"duckdb", "python"},
+    owners=["team:data"],
+    description=(
+        "A source repo's native rows mapped to one schema (prompt_id, repo_name, subset, category, "
+        "question, gold_answer, native record). Bad rows go to `rejected_rows` with file, line and reason. "
+        "Re-materializing a partition replaces only that partition."
+    ),
+)
+def raw_prompts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    manifest = manifest_for(context.partition_key)
+    result = load_source(manifest, ASSETS_DIR, REPO_ROOT)
+    for row in result.rejected.slice(0, 20).to_pylist():
+        context.log.warning(f"rejected {row['source_file']}:{row['source_line']}: {row['reason']}")
+    if result.rejected.num_rows > 20:
+        context.log.warning(f"... and {result.rejected.num_rows - 20} more rejected rows (see table rejected_rows)")
+    with warehouse.get_connection(purpose=f"raw_prompts[{manifest.key}]") as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            replace_partition(con, "raw_prompts", "source_key", manifest.key, result.prompts, transaction=False)
+            replace_partition(con, "rejected_rows", "source_key", manifest.key, result.rejected, transaction=False)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        info = describe_table(con, "raw_prompts", "source_key = ?", [manifest.key])
+    context.log.info(f"{manifest.repo}: {result.prompts.num_rows} prompts, {result.rejected.num_rows} rejected")
+    return dg.MaterializeResult(metadata={
+        **table_metadata("raw_prompts", info, partitioned=True),
+        "repo": manifest.repo,
+        "origin": manifest.origin,
+        "files": dg.MetadataValue.md("\n".join(f"- `{f}`" for f in result.files)),
+        "rejected_rows": result.rejected.num_rows,
+        "rejected_by_reason": dg.MetadataValue.json(result.reject_counts),
+        "by_category": dg.MetadataValue.json(_counts(result.prompts, "category")),
+        "by_repo_name": dg.MetadataValue.json(_counts(result.prompts, "repo_name")),
+    })
+
+
+def _counts(table, column: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in table.column(column).to_pylist():
+        out[v] = out.get(v, 0) + 1
+    return out

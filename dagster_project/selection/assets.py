@@ -1,0 +1,79 @@
+"""Prompt filters computed in Python: near-duplicates and evaluation-set contamination.
+
+Both read the exact-deduplicated prompts, close the warehouse, compute, and write one table.
+`prompt_selection` (SQL) joins them to decide what is sent to R1.
+"""
+
+
+import dagster as dg
+import pyarrow as pa
+
+from dagster_project.common.metadata import table_metadata
+from dagster_project.config import REPO_ROOT, section
+from dagster_project.lib.dedup.decontam import find_contamination, load_eval_sets
+from dagster_project.lib.dedup.near_dup import find_near_duplicates
+from dagster_project.lib.warehouse import describe_table, replace_table
+from dagster_project.resources import DUCKDB_POOL, WarehouseResource
+
+EVAL_SETS_DIR = REPO_ROOT / "assets" / "eval_sets"
+
+# The same priority order int_prompts_deduped uses to pick exact-duplicate winners.
+_PRIORITY_SQL = """
+    SELECT prompt_id, question FROM int_prompts_deduped
+    WHERE is_unique
+    ORDER BY (gold_answer IS NULL), source_key, repo_name, source_file, source_line, prompt_id
+"""
+
+
+def _read_prompts(warehouse: WarehouseResource, purpose: str) -> pa.Table:
+    with warehouse.get_connection(purpose=purpose) as con:
+        return con.sql(_PRIORITY_SQL).to_arrow_table()
+
+
+def _write(warehouse: WarehouseResource, name: str, table: pa.Table) -> dict:
+    with warehouse.get_connection(purpose=name) as con:
+        replace_table(con, name, table)
+        return table_metadata(name, describe_table(con, name))
+
+
+@dg.asset(
+    deps=["int_prompts_deduped"],
+    pool=DUCKDB_POOL,
+    group_name="selection",
+    kinds={"duckdb", "python"},
+    owners=["team:data"],
+    description=("Near-duplicate prompts (MinHash over character n-grams, verified by exact Jaccard), "
+                 "each pointing at the kept prompt. Thresholds: `[curation]` in distill.toml."),
+)
+def prompt_near_duplicates(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    cfg = section("curation")
+    prompts = _read_prompts(warehouse, "prompt_near_duplicates")
+    pairs = find_near_duplicates(
+        prompts.column("prompt_id").to_pylist(), prompts.column("question").to_pylist(),
+        threshold=float(cfg.get("near_dup_threshold", 0.8)), ngram=int(cfg.get("near_dup_ngram", 5)),
+    )
+    context.log.info(f"{pairs.num_rows} near-duplicates among {prompts.num_rows} unique prompts")
+    return dg.MaterializeResult(metadata={**_write(warehouse, "prompt_near_duplicates", pairs),
+                                          "prompts_compared": prompts.num_rows})
+
+
+@dg.asset(
+    deps=["int_prompts_deduped"],
+    pool=DUCKDB_POOL,
+    group_name="selection",
+    kinds={"duckdb", "python"},
+    owners=["team:data"],
+    description=("Prompts that overlap a known evaluation set in `assets/eval_sets/` "
+                 "(character n-gram overlap), with the matched item and n-gram."),
+)
+def prompt_contamination(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    cfg = section("curation")
+    prompts = _read_prompts(warehouse, "prompt_contamination")
+    eval_items = load_eval_sets(EVAL_SETS_DIR)
+    matches = find_contamination(
+        prompts.column("prompt_id").to_pylist(), prompts.column("question").to_pylist(), eval_items,
+        ngram=int(cfg.get("decontam_ngram", 13)), min_overlap=float(cfg.get("decontam_min_overlap", 0.5)),
+    )
+    context.log.info(f"{matches.num_rows} contaminated prompts against {len(eval_items)} evaluation items")
+    return dg.MaterializeResult(metadata={**_write(warehouse, "prompt_contamination", matches),
+                                          "eval_items": len(eval_items)})
