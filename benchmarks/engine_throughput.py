@@ -39,7 +39,7 @@ def _requests(n: int):
 def measure(base_url: str, n: int, concurrency: int, stream: bool, token_counts: bool = True) -> dict:
     """Run n requests through engine + journal in this process and measure it."""
     cfg = EndpointConfig(base_url=base_url, model="deepseek-r1", concurrency=concurrency, stream=stream,
-                         max_attempts=3, backoff_base_s=0.1)  # fmt: skip
+                         max_attempts=3, backoff_base_seconds=0.1)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-journal-") as root:
         ru0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
         with JournalWriter(Journal(root), "r1", count_tokens=token_counts) as writer:

@@ -181,11 +181,11 @@ def main() -> None:
 
     import dagster as dg
     import duckdb
-    from dagster_project.cli.pipeline import STAGES, answer_key, run_pipeline
 
     from dagster_project import definitions
-    from dagster_project.config import database_path, exports_dir, journal_dir
-    from dagster_project.resources import endpoint_resource, warehouse_resource
+    from dagster_project.cli.pipeline import STAGES, answer_key, run_pipeline
+    from dagster_project.config import config
+    from dagster_project.resources import JudgeEndpoint, R1Endpoint, warehouse_resource
     from dagster_project.simulator.server import (
         SimulatorSettings,
         start_simulator_process,
@@ -200,8 +200,8 @@ def main() -> None:
                            "latency_scale": 0.0, "answer_key_entries": len(key),
                            "startup_seconds": round(time.perf_counter() - t0, 2)}
     resources = {"warehouse": warehouse_resource(),
-                 "r1": endpoint_resource("generation", "r1", base_url=sim.base_url),
-                 "judge": endpoint_resource("judge", "judge", base_url=sim.base_url)}
+                 "r1": R1Endpoint(base_url=sim.base_url),
+                 "judge": JudgeEndpoint(base_url=sim.base_url)}
     sampler.reset()
     try:
         with dg.DagsterInstance.from_config(str(work / "dagster_home")) as instance:
@@ -211,7 +211,7 @@ def main() -> None:
                 timing = run_pipeline(definitions.defs, instance, resources=resources, stages=[stage],
                                       log_level="WARNING").timings[0]
                 seconds = time.perf_counter() - t0
-                with duckdb.connect(str(database_path()), read_only=True) as con:
+                with duckdb.connect(str(config().database_path), read_only=True) as con:
                     rows = con.execute(STAGE_ROWS[stage]).fetchone()[0]
                 peak, by_process = sampler.reset()
                 entry = {
@@ -220,11 +220,11 @@ def main() -> None:
                     "cpu_s_self": round(_cpu(resource.RUSAGE_SELF) - cpu0[0], 2),
                     "cpu_s_reaped_children": round(_cpu(resource.RUSAGE_CHILDREN) - cpu0[1], 2),
                     "peak_rss_tree_mb": _mb(peak), "peak_rss_by_process_mb": by_process,
-                    "warehouse_mb": _mb(_size(database_path())), "journal_mb": _mb(_size(journal_dir())),
+                    "warehouse_mb": _mb(_size(config().database_path)), "journal_mb": _mb(_size(config().journal_dir)),
                 }
                 result["stages"].append(entry)
                 _emit(entry)
-        with duckdb.connect(str(database_path()), read_only=True) as con:
+        with duckdb.connect(str(config().database_path), read_only=True) as con:
             result["counts"] = {
                 "decisions": dict(con.execute("SELECT decision, count(*) FROM prompt_selection GROUP BY 1 ORDER BY 1").fetchall()),
                 "rejected_rows": con.execute("SELECT count(*) FROM rejected_rows").fetchone()[0],
@@ -245,8 +245,8 @@ def main() -> None:
         "wall_seconds_including_generation": round(time.perf_counter() - t_start, 1),
         "peak_rss_tree_mb": max(s["peak_rss_tree_mb"] for s in result["stages"]),
         "maxrss_self_mb": _mb(ru_self.ru_maxrss * 1024), "maxrss_largest_child_mb": _mb(ru_child.ru_maxrss * 1024),
-        "warehouse_mb": _mb(_size(database_path())), "journal_mb": _mb(_size(journal_dir())),
-        "exports_mb": _mb(_size(exports_dir())),
+        "warehouse_mb": _mb(_size(config().database_path)), "journal_mb": _mb(_size(config().journal_dir)),
+        "exports_mb": _mb(_size(config().exports_dir)),
     }
     _emit({"totals": result["totals"]})
     if args.out:

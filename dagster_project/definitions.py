@@ -6,14 +6,14 @@ Loading this module reads TOML manifests and SQL files only; it never opens the 
 
 import dagster as dg
 
-from dagster_project.config import REPO_ROOT, section
+from dagster_project.config import config
 from dagster_project.curation.assets import response_near_duplicates
 from dagster_project.curation.checks import ALL_CHECKS
 from dagster_project.generation.assets import r1_completions
 from dagster_project.ingest.assets import raw_prompts, seeds
 from dagster_project.partitions import source_partitions
 from dagster_project.publish.assets import sft_export
-from dagster_project.resources import endpoint_resource, warehouse_resource
+from dagster_project.resources import JudgeEndpoint, R1Endpoint, warehouse_resource
 from dagster_project.scoring.judging import judge_scores
 from dagster_project.scoring.verification import verifications
 from dagster_project.selection.assets import (
@@ -41,18 +41,18 @@ PYTHON_TABLES: dict[str, dg.AssetKey] = {
 
 def sql_variables() -> dict[str, object]:
     """Settings the SQL models read with getvariable()."""
-    src, cur, judge = section("sources"), section("curation"), section("judge")
+    cfg = config()
     return {
-        "math_suffix": src.get("math_suffix", ""),
-        "selection_seed": str(src.get("selection_seed", 0)),
-        "balance_seed": str(cur.get("balance_seed", 0)),
-        "balance_mode": str(cur.get("balance_mode", "ratios")),
-        "min_chinese_ratio": float(cur.get("min_chinese_ratio", 0.0)),
-        "judge_audit_fraction": float(judge.get("judge_audit_fraction", 0.05)),
+        "math_suffix": cfg.sources.math_suffix,
+        "selection_seed": str(cfg.sources.selection_seed),
+        "balance_seed": str(cfg.curation.balance_seed),
+        "balance_mode": cfg.curation.balance_mode,
+        "min_chinese_ratio": cfg.curation.min_chinese_ratio,
+        "judge_audit_fraction": cfg.judge.judge_audit_fraction,
     }
 
 
-sql_assets = build_sql_assets(REPO_ROOT / "sql", PYTHON_TABLES, sql_variables())
+sql_assets = build_sql_assets(config().sql_dir, PYTHON_TABLES, sql_variables())
 
 source_pipeline = dg.define_asset_job(
     "source_pipeline",
@@ -68,7 +68,7 @@ defs = dg.Definitions(
     jobs=[source_pipeline],
     resources={
         "warehouse": warehouse_resource(),
-        "r1": endpoint_resource("generation", "r1"),
-        "judge": endpoint_resource("judge", "judge"),
+        "r1": R1Endpoint(),
+        "judge": JudgeEndpoint(),
     },
 )

@@ -6,14 +6,14 @@ from functools import lru_cache
 
 import dagster as dg
 
-from dagster_project.config import SettingsError, manifests_dir
+from dagster_project.config import SettingsError, config
 from dagster_project.lib.sources.manifest import SourceManifest, load_manifests
 
 
 @lru_cache(maxsize=1)
 def source_manifests() -> dict[str, SourceManifest]:
     """Manifests by partition key (TOML files only; no warehouse access at load time)."""
-    return load_manifests(manifests_dir())
+    return load_manifests(config().manifests_dir)
 
 
 def manifest_for(key: str) -> SourceManifest:

@@ -24,6 +24,7 @@ from sqlglot import exp
 from sqlglot.optimizer.scope import traverse_scope
 
 from dagster_project.common.metadata import table_metadata
+from dagster_project.lib.text import sql_macros
 from dagster_project.lib.warehouse import describe_table
 from dagster_project.resources import DUCKDB_POOL, WarehouseResource
 
@@ -97,7 +98,10 @@ def _sql_literal(value: object) -> str:
 
 
 def set_variables(con, variables: Mapping[str, object]) -> None:
-    """Expose settings to SQL as DuckDB variables, read with getvariable('name')."""
+    """Expose settings to SQL as DuckDB variables, read with getvariable('name'), and the shared
+    text macros (`fold_width`, `strip_invisible`, from lib/text.py)."""
+    for statement in sql_macros():
+        con.execute(statement)
     for name, value in variables.items():
         con.execute(f"SET VARIABLE {name} = {_sql_literal(value)}")
 

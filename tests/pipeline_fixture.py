@@ -5,12 +5,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
-from dagster_project.cli.pipeline import PipelineResult, answer_key, run_pipeline
 
 from dagster_project import definitions
-from dagster_project.config import reload_settings
+from dagster_project.cli.pipeline import PipelineResult, answer_key, run_pipeline
+from dagster_project.config import reload_config
 from dagster_project.lib.warehouse import connection_config
-from dagster_project.resources import WarehouseResource, endpoint_resource
+from dagster_project.resources import JudgeEndpoint, R1Endpoint, WarehouseResource
 from dagster_project.simulator.server import (
     SimulatorProcess,
     SimulatorSettings,
@@ -37,14 +37,14 @@ def start_run(root: Path) -> PipelineRun:
     """Point the settings at `root`, start the simulator, and run every stage once."""
     os.environ["DISTILL_WAREHOUSE__DIR"] = str(root / "warehouse")
     os.environ["R1_API_KEY"] = FAKE_KEY
-    reload_settings()
+    reload_config()
     sim = start_simulator_process(SimulatorSettings(seed=3, latency_scale=0.0), answer_key())
     warehouse = WarehouseResource(database=str(root / "warehouse" / "warehouse.duckdb"),
                                   connection_config=connection_config(), lock_timeout_seconds=120)
     resources = {
         "warehouse": warehouse,
-        "r1": endpoint_resource("generation", "r1", base_url=sim.base_url),
-        "judge": endpoint_resource("judge", "judge", base_url=sim.base_url),
+        "r1": R1Endpoint(base_url=sim.base_url),
+        "judge": JudgeEndpoint(base_url=sim.base_url),
     }
     home = root / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)

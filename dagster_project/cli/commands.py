@@ -8,14 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from dagster_project.config import (
-    SettingsError,
-    database_path,
-    exports_dir,
-    journal_dir,
-    reload_settings,
-    section,
-)
+from dagster_project.config import SettingsError, config, reload_config
 
 SIMULATED_BANNER = "SIMULATED: responses come from the built-in R1/judge simulator, not from DeepSeek-R1."
 
@@ -26,15 +19,8 @@ def _print_table(columns: list[str], rows: list[tuple]) -> None:
 
 
 def _simulator_settings(args: argparse.Namespace):
-    from dagster_project.simulator.server import SimulatorSettings
-    cfg = section("simulator")
-    return SimulatorSettings(
-        seed=int(cfg.get("seed", 1)),
-        reasoning_format=getattr(args, "reasoning_format", None) or cfg.get("reasoning_format", "reasoning_content"),
-        p_correct=float(cfg.get("p_correct", 0.8)),
-        latency_scale=float(args.latency_scale if getattr(args, "latency_scale", None) is not None
-                            else cfg.get("latency_scale", 0.0)),
-    )
+    changes = {k: getattr(args, k, None) for k in ("reasoning_format", "latency_scale")}
+    return config().simulator.behaviour().updated(**{k: v for k, v in changes.items() if v is not None})
 
 
 def _run(args: argparse.Namespace, *, simulated: bool) -> int:
@@ -47,7 +33,7 @@ def _run(args: argparse.Namespace, *, simulated: bool) -> int:
     defs = definitions.defs
     if not simulated:
         for name in ("r1", "judge"):
-            check_endpoint(defs.resources[name].endpoint_config())
+            check_endpoint(defs.resources[name].settings())
     started = time.perf_counter()
 
     def on_stage(stage: str) -> None:
@@ -68,7 +54,7 @@ def _summary(simulated: bool) -> None:
     from dagster_project.lib.query import run_query
 
     def q(sql: str):
-        return run_query(sql, database_path(), journal_dir(), wait_s=30)
+        return run_query(sql, config().database_path, config().journal_dir, wait_s=30)
 
     print()
     for title, sql in [
@@ -87,9 +73,9 @@ def _summary(simulated: bool) -> None:
         print(title)
         _print_table(res.columns, res.rows)
         print()
-    latest = read_latest(exports_dir())
+    latest = read_latest(config().exports_dir)
     if latest:
-        path = exports_dir() / latest
+        path = config().exports_dir / latest
         print(f"Export {latest}: {path}")
         print(f"Dataset card:  {path / 'README.md'}")
     if simulated:
@@ -107,7 +93,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         os.environ["DISTILL_GENERATION__BASE_URL"] = sim.base_url
         os.environ["DISTILL_JUDGE__BASE_URL"] = sim.base_url
-        reload_settings()
+        reload_config()
         print(f"simulator at {sim.base_url}")
         return _run(args, simulated=True)
     finally:
@@ -128,8 +114,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from dagster_project.cli.pipeline import answer_key
     from dagster_project.simulator.server import Simulator, _start_site
 
-    port = args.port if args.port is not None else int(section("simulator").get("port", 8808))
-    host = section("simulator").get("host", "127.0.0.1")
+    port = args.port if args.port is not None else config().simulator.port
+    host = config().simulator.host
 
     async def serve() -> None:
         runner, url = await _start_site(Simulator(_simulator_settings(args), answer_key()), host, port)
@@ -163,7 +149,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
         raise SettingsError("no SQL given (pass a query, -f FILE, or pipe it on stdin)")
     import duckdb
     try:
-        result = run_query(sql, database_path(), journal_dir(), wait_s=args.wait, max_rows=args.max_rows)
+        result = run_query(sql, config().database_path, config().journal_dir, wait_s=args.wait, max_rows=args.max_rows)
     except duckdb.Error as exc:
         print(f"distill: SQL error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1
@@ -179,20 +165,18 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from dagster_project.lib.llm.tokens import count_tokens
     from dagster_project.lib.query import run_query
     from dagster_project.partitions import manifest_for, source_partitions
-    from dagster_project.resources import endpoint_resource
-
-    r1 = endpoint_resource("generation", "r1")
-    cfg = r1.endpoint_config()
+    r1 = config().generation
+    cfg = r1
     keys = args.source or source_partitions.get_partition_keys()
     for key in keys:
         manifest_for(key)
-    exp_out = float(section("generation").get("expected_output_tokens", 3000))
-    journal = Journal(journal_dir())
+    exp_out = float(r1.expected_output_tokens)
+    journal = Journal(config().journal_dir)
     rows, totals = [], [0, 0, 0, 0, 0, 0, 0.0]
     for key in keys:
         res = run_query("SELECT prompt_id, prompt_text, category FROM prompt_selection "
                         "WHERE source_key = ? AND decision = 'selected' ORDER BY prompt_id",
-                        database_path(), journal_dir(), wait_s=args.wait, max_rows=10**9, params=[key])
+                        config().database_path, config().journal_dir, wait_s=args.wait, max_rows=10**9, params=[key])
         by_cat: dict[str, list[tuple[str, str]]] = {}
         for pid, text, category in res.rows:
             by_cat.setdefault(category, []).append((pid, text))
@@ -227,9 +211,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     import dagster as dg
     import duckdb
 
-    from dagster_project.lib.llm.journal import Journal
+    from dagster_project.lib.llm.journal import LATEST_FINAL, Journal
 
-    journal = Journal(journal_dir())
+    journal = Journal(config().journal_dir)
     wanted = _status_targets()
     con = duckdb.connect(":memory:")
     try:
@@ -239,8 +223,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                 continue
             rows = con.sql(f"""
                 WITH j AS (SELECT * FROM {journal.relation_sql(stage)}),
-                finals AS (SELECT * FROM j WHERE is_final QUALIFY row_number() OVER
-                           (PARTITION BY request_hash ORDER BY finished_at DESC) = 1)
+                finals AS (SELECT * FROM j WHERE {LATEST_FINAL})
                 SELECT f.partition AS source,
                        count(*) FILTER (WHERE f.status = 'ok') AS ok,
                        count(*) FILTER (WHERE f.status <> 'ok') AS not_ok,
@@ -281,14 +264,14 @@ def _status_targets() -> dict[str, dict[str, int]]:
     from dagster_project.lib.query import run_query
     from dagster_project.lib.warehouse import WarehouseBusy
 
-    samples = int(section("generation").get("samples_per_prompt", 1))
+    samples = config().generation.samples_per_prompt
     queries = {"r1": f"SELECT source_key, count(*) * {samples} FROM prompt_selection "
                      "WHERE decision = 'selected' GROUP BY 1",
                "judge": "SELECT source_key, count(*) FROM int_judge_queue GROUP BY 1"}
     out: dict[str, dict[str, int]] = {}
     for stage, sql in queries.items():
         try:
-            out[stage] = dict(run_query(sql, database_path(), journal_dir(), wait_s=2).rows)
+            out[stage] = dict(run_query(sql, config().database_path, config().journal_dir, wait_s=2).rows)
         except (WarehouseBusy, duckdb.Error):
             pass
     return out

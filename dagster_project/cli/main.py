@@ -8,7 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from dagster_project.config import REPO_ROOT, SettingsError
+from dagster_project.config import REPO_ROOT, SettingsError, config
 
 EXIT_CONFIG, EXIT_BUSY = 2, 3
 
@@ -47,11 +47,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _dagster_home()
     from dagster_project.lib.warehouse import WarehouseBusy
 
     try:
+        config()  # a mistake in distill.toml or a DISTILL_* override is one line before anything runs
+        _dagster_home()
         return int(args.func(args) or 0)
+    except SettingsError as exc:
+        print(f"distill: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except WarehouseBusy as exc:
         print(f"distill: {exc}. Retry in a moment, or raise --wait.", file=sys.stderr)
         return EXIT_BUSY

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 import dagster as dg
 import pyarrow as pa
 
-from dagster_project.config import journal_dir
+from dagster_project.config import config
 from dagster_project.lib.llm.engine import (
+    Budget,
     ProgressSnapshot,
     RunSummary,
     format_progress,
@@ -19,6 +20,7 @@ from dagster_project.lib.llm.engine import (
 )
 from dagster_project.lib.llm.journal import (
     JOURNAL_SCHEMA,
+    LATEST_FINAL,
     Journal,
     JournalWriter,
     plan,
@@ -30,7 +32,6 @@ from dagster_project.lib.llm.types import (
     resolve_api_key,
     safe_base_url,
 )
-from dagster_project.resources import LLMEndpoint
 
 LOG_EVERY_S = 10.0
 
@@ -66,14 +67,13 @@ class ProgressReporter:
             sys.stderr.write("\n")
 
 
-def run_stage(context: dg.AssetExecutionContext, endpoint: LLMEndpoint, stage: str, partition: str,
-              requests: Sequence[LLMRequest]) -> StageRun:
+def run_stage(context: dg.AssetExecutionContext, cfg: EndpointConfig, stage: str, partition: str,
+              requests: Sequence[LLMRequest], budget: Budget | None = None) -> StageRun:
     """Send what the journal does not already hold; return the final rows for `requests`.
 
     No warehouse connection is open here: callers read their inputs before and write after.
     """
-    cfg: EndpointConfig = endpoint.endpoint_config()
-    journal = Journal(journal_dir())
+    journal = Journal(config().journal_dir)
     to_send, reused = plan(cfg, requests, journal, stage=stage)
     summary = None
     if to_send:
@@ -83,7 +83,7 @@ def run_stage(context: dg.AssetExecutionContext, endpoint: LLMEndpoint, stage: s
         reporter = ProgressReporter(context, f"{stage}[{partition}]")
         with JournalWriter(journal, stage) as writer:
             summary = run_requests_sync(to_send, cfg, writer, run_id=context.run_id, progress=reporter,
-                                        budget=endpoint.budget())
+                                        budget=budget)
         reporter.close()
         failed_all = summary.requests > 0 and set(summary.by_status) <= {"error"}
         if failed_all:
@@ -122,10 +122,9 @@ def final_rows(journal: Journal, stage: str, partition: str, wanted: pa.Table) -
             empty = JOURNAL_SCHEMA.empty_table()
             con.register("j", empty.append_column("filename", pa.array([], pa.string()))
                          .append_column("file_row_number", pa.array([], pa.int64())))
-        return con.sql("""
+        return con.sql(f"""
             WITH latest AS (
-                SELECT request_hash, filename, file_row_number FROM j WHERE is_final
-                QUALIFY row_number() OVER (PARTITION BY request_hash ORDER BY finished_at DESC, attempt DESC) = 1
+                SELECT request_hash, filename, file_row_number FROM j WHERE {LATEST_FINAL}
             ),
             attempts AS (
                 SELECT request_hash, count(*) AS attempts, sum(coalesce(cost, 0)) AS total_cost FROM j GROUP BY 1

@@ -3,8 +3,9 @@
 
 import dagster as dg
 
+from dagster_project.common.derived import derived_config
 from dagster_project.common.metadata import table_metadata
-from dagster_project.config import section
+from dagster_project.config import CurationSettings, config
 from dagster_project.lib.dedup.near_dup import find_near_duplicates
 from dagster_project.lib.warehouse import describe_table, replace_table
 from dagster_project.resources import DUCKDB_POOL, WarehouseResource
@@ -12,6 +13,11 @@ from dagster_project.resources import DUCKDB_POOL, WarehouseResource
 EXPORT_VIEWS = {"raw": "sft_raw", "sft": "sft_alpaca", "messages": "sft_messages"}
 EXPORT_BATCH_ROWS = 2048  # rows per record batch read from a view while exporting
 PACKAGES = ("dagster", "duckdb", "aiohttp", "math-verify", "pyarrow", "sqlglot", "tokenizers")
+
+
+ResponseDupConfig = derived_config(
+    "ResponseDupConfig", CurationSettings, config().curation, ["response_dup_threshold", "near_dup_ngram"],
+    "Near-identical responses (defaults: `[curation]` in distill.toml).")
 
 
 @dg.asset(
@@ -23,16 +29,15 @@ PACKAGES = ("dagster", "duckdb", "aiohttp", "math-verify", "pyarrow", "sqlglot",
     description=("Near-identical responses (MinHash over the answers of scored completions), each pointing at "
                  "the kept one - the higher score wins. Threshold: `[curation] response_dup_threshold`."),
 )
-def response_near_duplicates(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    cfg = section("curation")
+def response_near_duplicates(context: dg.AssetExecutionContext, config: ResponseDupConfig,
+                             warehouse: WarehouseResource) -> dg.MaterializeResult:
     with warehouse.get_connection(purpose="response_near_duplicates read") as con:
         rows = con.sql("""
             SELECT s.completion_id, c.content FROM scores AS s JOIN r1_completions AS c USING (completion_id)
             WHERE s.score IS NOT NULL ORDER BY s.score DESC, s.completion_id
         """).to_arrow_table()
     pairs = find_near_duplicates(rows.column("completion_id").to_pylist(), rows.column("content").to_pylist(),
-                                 threshold=float(cfg.get("response_dup_threshold", 0.9)),
-                                 ngram=int(cfg.get("near_dup_ngram", 5)))
+                                 threshold=config.response_dup_threshold, ngram=config.near_dup_ngram)
     with warehouse.get_connection(purpose="response_near_duplicates write") as con:
         replace_table(con, "response_near_duplicates", pairs)
         info = describe_table(con, "response_near_duplicates")

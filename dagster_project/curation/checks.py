@@ -4,7 +4,7 @@ import os
 
 import dagster as dg
 
-from dagster_project.config import section
+from dagster_project.config import config
 from dagster_project.lib.secrets import find_secrets
 from dagster_project.resources import DUCKDB_POOL, WarehouseResource
 
@@ -75,7 +75,7 @@ def category_mix(warehouse: WarehouseResource) -> dg.AssetCheckResult:
             FROM present AS p LEFT JOIN actual AS a USING (category)
         """).fetchall()
         shortfalls = con.execute("SELECT category, shortfall FROM sft_category_balance WHERE shortfall > 0").fetchall()
-    if section("curation").get("balance_mode", "ratios") != "ratios":
+    if config().curation.balance_mode != "ratios":
         return dg.AssetCheckResult(passed=True, description="balance_mode is counts: mix not enforced",
                                    metadata={"shortfalls": dg.MetadataValue.json(dict(shortfalls))})
     off = [(c, round(t, 4), round(a, 4)) for c, t, a, total in rows
@@ -88,7 +88,7 @@ def category_mix(warehouse: WarehouseResource) -> dg.AssetCheckResult:
 
 @_check("no_secrets", "No API key or secret-looking string in any text that will be exported.")
 def no_secrets(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    keys = [os.environ[v] for v in (section("generation").get("api_key_env"), section("judge").get("api_key_env"))
+    keys = [os.environ[v] for v in (config().generation.api_key_env, config().judge.api_key_env)
             if v and os.environ.get(v)]
     hits = []
     with warehouse.get_connection(purpose="check no_secrets") as con:

@@ -3,12 +3,15 @@
 import dagster as dg
 import pyarrow as pa
 
+from dagster_project.common.derived import derived_config
 from dagster_project.common.llm_stage import run_stage, summary_metadata
 from dagster_project.common.metadata import table_metadata
+from dagster_project.config import GenerationSettings, config
+from dagster_project.lib.llm.engine import Budget
 from dagster_project.lib.llm.types import LLMRequest
 from dagster_project.lib.warehouse import describe_table, replace_partition
 from dagster_project.partitions import source_partitions
-from dagster_project.resources import R1_POOL, LLMEndpoint, WarehouseResource
+from dagster_project.resources import R1_POOL, R1Endpoint, WarehouseResource
 
 COMPLETION_COLUMNS = [
     "completion_id", "prompt_id", "source_key", "sample_index", "model", "status", "finish_reason",
@@ -35,6 +38,18 @@ def generation_requests(prompts: list[tuple[str, str]], partition: str, samples:
             for pid, text in prompts for i in range(samples)]
 
 
+GenerationConfig = derived_config(
+    "GenerationConfig", GenerationSettings, config().generation,
+    ["samples_per_prompt", "max_requests_per_run", "max_cost_per_run"],
+    "Samples per prompt and this run's spending guard (defaults: `[generation]` in distill.toml).")
+
+
+def budget_of(cfg) -> Budget | None:
+    if not cfg.max_requests_per_run and not cfg.max_cost_per_run:
+        return None
+    return Budget(max_requests=cfg.max_requests_per_run or None, max_cost=cfg.max_cost_per_run or None)
+
+
 SELECTED_SQL = ("SELECT prompt_id, prompt_text FROM prompt_selection "
                 "WHERE source_key = ? AND decision = 'selected' ORDER BY prompt_id")
 
@@ -52,13 +67,13 @@ SELECTED_SQL = ("SELECT prompt_id, prompt_text FROM prompt_selection "
         "loaded here. No warehouse connection is open while requests are in flight."
     ),
 )
-def r1_completions(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-                   r1: LLMEndpoint) -> dg.MaterializeResult:
+def r1_completions(context: dg.AssetExecutionContext, config: GenerationConfig, warehouse: WarehouseResource,
+                   r1: R1Endpoint) -> dg.MaterializeResult:
     key = context.partition_key
     with warehouse.get_connection(purpose=f"r1_completions[{key}] read") as con:
         prompts = con.execute(SELECTED_SQL, [key]).fetchall()
-    requests = generation_requests(prompts, key, r1.samples_per_prompt)
-    run = run_stage(context, r1, "r1", key, requests)
+    requests = generation_requests(prompts, key, config.samples_per_prompt)
+    run = run_stage(context, r1.settings(), "r1", key, requests, budget=budget_of(config))
     table = completions_table(run.finals, key)
     with warehouse.get_connection(purpose=f"r1_completions[{key}] load") as con:
         replace_partition(con, "r1_completions", "source_key", key, table)

@@ -6,13 +6,11 @@ import hashlib
 import dagster as dg
 
 from dagster_project.common.metadata import table_metadata
-from dagster_project.config import REPO_ROOT, seeds_dir
+from dagster_project.config import config
 from dagster_project.lib.sources.loader import load_source
 from dagster_project.lib.warehouse import describe_table, replace_partition
 from dagster_project.partitions import manifest_for, source_partitions
 from dagster_project.resources import DUCKDB_POOL, WarehouseResource
-
-ASSETS_DIR = REPO_ROOT / "assets"
 
 
 def seed_specs() -> list[dg.AssetSpec]:
@@ -24,7 +22,7 @@ def seed_specs() -> list[dg.AssetSpec]:
             description=f"Seed table loaded from `assets/seeds/{path.name}`.",
             code_version=hashlib.sha256(path.read_bytes()).hexdigest()[:12],
         )
-        for path in sorted(seeds_dir().glob("*.csv"))
+        for path in sorted(config().seeds_dir.glob("*.csv"))
     ]
 
 
@@ -33,7 +31,7 @@ def seeds(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Load `assets/seeds/*.csv` into `seed_<stem>` tables."""
     for key in context.selected_asset_keys:
         name = key.path[-1]
-        path = seeds_dir() / f"{name.removeprefix('seed_')}.csv"
+        path = config().seeds_dir / f"{name.removeprefix('seed_')}.csv"
         with warehouse.get_connection(purpose=name) as con:
             con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM read_csv(?, header = true)', [str(path)])
             info = describe_table(con, name)
@@ -54,7 +52,7 @@ def seeds(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
 )
 def raw_prompts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     manifest = manifest_for(context.partition_key)
-    result = load_source(manifest, ASSETS_DIR, REPO_ROOT)
+    result = load_source(manifest, config().assets_dir, config().root)
     for row in result.rejected.slice(0, 20).to_pylist():
         context.log.warning(f"rejected {row['source_file']}:{row['source_line']}: {row['reason']}")
     if result.rejected.num_rows > 20:

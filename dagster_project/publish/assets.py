@@ -1,14 +1,12 @@
 """Publishing: the versioned export of the final SFT views."""
 
 
-import hashlib
 import importlib.metadata
-import json
 import subprocess
 
 import dagster as dg
 
-from dagster_project.config import REPO_ROOT, exports_dir, section, settings
+from dagster_project.config import REPO_ROOT, config
 from dagster_project.lib.export.card import DatasetCard
 from dagster_project.lib.export.writer import write_export
 from dagster_project.resources import DUCKDB_POOL, WarehouseResource
@@ -20,7 +18,7 @@ PACKAGES = ("dagster", "duckdb", "aiohttp", "math-verify", "pyarrow", "sqlglot",
 
 def config_hash() -> str:
     """Hash of the effective settings (which never hold secrets, only variable names)."""
-    return hashlib.sha256(json.dumps(settings(), sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return config().hash()
 
 
 def source_commit() -> str | None:
@@ -52,10 +50,10 @@ def export_dataset(warehouse: WarehouseResource, version: str | None = None, ove
             title="Chinese DeepSeek-R1 distillation dataset",
             summary=("Prompts from open Chinese datasets, answered by DeepSeek-R1 with its reasoning, verified with "
                      "Math-Verify or scored by an LLM judge, deduplicated, decontaminated and balanced by category."),
-            license=str(section("export").get("license", "other")),
+            license=config().export.license,
             category_by_repo=category_by_repo,
-            config={"generation_model": section("generation").get("model"),
-                    "judge_model": section("judge").get("model"), "config_hash": config_hash()},
+            config={"generation_model": config().generation.model,
+                    "judge_model": config().judge.model, "config_hash": config_hash()},
             extra_sections={"Category balance": balance_md},
         )
         extra = {
@@ -68,7 +66,7 @@ def export_dataset(warehouse: WarehouseResource, version: str | None = None, ove
         }
         # Views are opened one at a time by write_export and streamed in record batches.
         sources = {name: _view_reader(con, view) for name, view in EXPORT_VIEWS.items()}
-        return write_export(sources, exports_dir(), version=version, manifest_extra=extra, card=card,
+        return write_export(sources, config().exports_dir, version=version, manifest_extra=extra, card=card,
                             overwrite=overwrite)
 
 

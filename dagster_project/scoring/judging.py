@@ -5,8 +5,10 @@ from collections.abc import Sequence
 import dagster as dg
 import pyarrow as pa
 
+from dagster_project.common.derived import derived_config
 from dagster_project.common.llm_stage import run_stage, summary_metadata
 from dagster_project.common.metadata import table_metadata
+from dagster_project.config import JudgeSettings, config
 from dagster_project.lib.judge.parse import parse_correctness, parse_quality
 from dagster_project.lib.judge.prompts import (
     correctness_messages,
@@ -17,7 +19,11 @@ from dagster_project.lib.judge.prompts import (
 from dagster_project.lib.llm.types import LLMRequest
 from dagster_project.lib.warehouse import describe_table, replace_partition
 from dagster_project.partitions import source_partitions
-from dagster_project.resources import JUDGE_POOL, LLMEndpoint, WarehouseResource
+from dagster_project.resources import JUDGE_POOL, JudgeEndpoint, WarehouseResource
+
+JudgeConfig = derived_config(
+    "JudgeConfig", JudgeSettings, config().judge, ["structured_output", "reasoning_excerpt_tokens"],
+    "How the judge is asked (defaults: `[judge]` in distill.toml).")
 
 EXCERPT_BATCH = 256  # reasonings whose excerpt cut points are found in one parallel tokenizer batch
 QUEUE_SQL = """
@@ -37,7 +43,7 @@ SCHEMA = pa.schema([
 ])
 
 
-def judge_request(row: dict, partition: str, round_: int, endpoint: LLMEndpoint, reasoning_cuts) -> LLMRequest:
+def judge_request(row: dict, partition: str, round_: int, endpoint: JudgeConfig, reasoning_cuts) -> LLMRequest:
     """The judge request for one queue row; ``reasoning_cuts`` from `excerpt_cuts`."""
     budget, cuts = endpoint.reasoning_excerpt_tokens, reasoning_cuts
     if row["judge_kind"] == "correctness":
@@ -53,7 +59,7 @@ def judge_request(row: dict, partition: str, round_: int, endpoint: LLMEndpoint,
     )
 
 
-def build_requests(rows: Sequence[dict], partition: str, round_: int, endpoint: LLMEndpoint) -> list[LLMRequest]:
+def build_requests(rows: Sequence[dict], partition: str, round_: int, endpoint: JudgeConfig) -> list[LLMRequest]:
     """`judge_request` for many rows; the reasonings' cut points are found in parallel batches."""
     out: list[LLMRequest] = []
     for i in range(0, len(rows), EXCERPT_BATCH):
@@ -89,7 +95,7 @@ def score_row(row: dict, final: dict | None) -> dict:
     return out
 
 
-def judge_rounds(context: dg.AssetExecutionContext, judge: LLMEndpoint, partition: str,
+def judge_rounds(context: dg.AssetExecutionContext, judge: JudgeEndpoint, asked: JudgeConfig, partition: str,
                  queue: Sequence[dict]) -> tuple[list[dict], list]:
     """Ask the judge; re-ask (a new sample) only for answers with no readable score."""
     results: dict[str, dict] = {}
@@ -98,7 +104,7 @@ def judge_rounds(context: dg.AssetExecutionContext, judge: LLMEndpoint, partitio
     for round_ in range(PARSE_ROUNDS):
         if not todo:
             break
-        run = run_stage(context, judge, "judge", partition, build_requests(todo, partition, round_, judge))
+        run = run_stage(context, judge.settings(), "judge", partition, build_requests(todo, partition, round_, asked))
         runs.append(run)
         finals = {f["prompt_id"]: f for f in run.finals.to_pylist()}
         for row in todo:
@@ -123,11 +129,11 @@ def judge_rounds(context: dg.AssetExecutionContext, judge: LLMEndpoint, partitio
     ),
 )
 def judge_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-                 judge: LLMEndpoint) -> dg.MaterializeResult:
+                 judge: JudgeEndpoint, config: JudgeConfig) -> dg.MaterializeResult:
     key = context.partition_key
     with warehouse.get_connection(purpose=f"judge_scores[{key}] read") as con:
         queue = con.sql(QUEUE_SQL, params=[key]).to_arrow_table().to_pylist()
-    rows, runs = judge_rounds(context, judge, key, queue)
+    rows, runs = judge_rounds(context, judge, config, key, queue)
     for r in rows:
         r["source_key"] = key
     table = pa.Table.from_pylist(rows, schema=SCHEMA)

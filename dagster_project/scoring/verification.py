@@ -6,8 +6,9 @@ from datetime import datetime, timezone
 import dagster as dg
 import pyarrow as pa
 
+from dagster_project.common.derived import derived_config
 from dagster_project.common.metadata import table_metadata
-from dagster_project.config import section
+from dagster_project.config import VerificationSettings, config
 from dagster_project.lib.verify.gold import normalize_gold
 from dagster_project.lib.verify.pool import (
     MATH_VERIFY_VERSION,
@@ -29,6 +30,11 @@ SCHEMA = pa.schema([
     ("error", pa.string()), ("math_verify_version", pa.string()),
     ("verified_at", pa.timestamp("us", tz="UTC")),
 ])
+
+VerifyConfig = derived_config(
+    "VerifyConfig", VerificationSettings, config().verification,
+    ["workers", "item_timeout_seconds", "parse_timeout_seconds"],
+    "Math-Verify worker processes and time limits (defaults: `[verification]` in distill.toml).")
 
 _INPUT_SQL = """
     SELECT c.completion_id, c.prompt_id, c.content, p.gold_answer, p.gold_format
@@ -57,9 +63,8 @@ def cache_key(content: str, gold: str | None) -> str:
         "processes with a hard per-item time limit; results are cached by answer + gold + version."
     ),
 )
-def verifications(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def verifications(context: dg.AssetExecutionContext, config: VerifyConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
     key = context.partition_key
-    cfg = section("verification")
     with warehouse.get_connection(purpose=f"verifications[{key}] read") as con:
         rows = con.execute(_INPUT_SQL, [key]).fetchall()
         cached: dict[str, dict] = {}
@@ -87,9 +92,8 @@ def verifications(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
             last_logged[0] = done
             context.log.info(f"verifications[{key}]: {done}/{total} verified")
 
-    for res in verify_items(todo, workers=int(cfg.get("workers", 0)),
-                            item_timeout_s=float(cfg.get("item_timeout_seconds", 20)),
-                            parse_timeout_s=int(cfg.get("parse_timeout_seconds", 5)), progress=progress):
+    for res in verify_items(todo, workers=config.workers, item_timeout_s=config.item_timeout_seconds,
+                            parse_timeout_s=config.parse_timeout_seconds, progress=progress):
         prompt_id, gold, ck = meta[res.completion_id]
         out.append({"completion_id": res.completion_id, "source_key": key, "prompt_id": prompt_id,
                     "status": res.status, "extracted_answer": res.extracted_answer, "parsed_gold": res.parsed_gold,

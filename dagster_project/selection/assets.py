@@ -8,14 +8,20 @@ Both read the exact-deduplicated prompts, close the warehouse, compute, and writ
 import dagster as dg
 import pyarrow as pa
 
+from dagster_project.common.derived import derived_config
 from dagster_project.common.metadata import table_metadata
-from dagster_project.config import REPO_ROOT, section
+from dagster_project.config import CurationSettings, config
 from dagster_project.lib.dedup.decontam import find_contamination, load_eval_sets
 from dagster_project.lib.dedup.near_dup import find_near_duplicates
 from dagster_project.lib.warehouse import describe_table, replace_table
 from dagster_project.resources import DUCKDB_POOL, WarehouseResource
 
-EVAL_SETS_DIR = REPO_ROOT / "assets" / "eval_sets"
+NearDupConfig = derived_config(
+    "NearDupConfig", CurationSettings, config().curation, ["near_dup_threshold", "near_dup_ngram"],
+    "Near-duplicate prompts: MinHash over character n-grams (defaults: `[curation]` in distill.toml).")
+DecontamConfig = derived_config(
+    "DecontamConfig", CurationSettings, config().curation, ["decontam_ngram", "decontam_min_overlap"],
+    "Overlap with evaluation sets (defaults: `[curation]` in distill.toml).")
 
 # The same priority order int_prompts_deduped uses to pick exact-duplicate winners.
 _PRIORITY_SQL = """
@@ -23,6 +29,10 @@ _PRIORITY_SQL = """
     WHERE is_unique
     ORDER BY (gold_answer IS NULL), source_key, repo_name, source_file, source_line, prompt_id
 """
+
+
+def _eval_sets_dir():
+    return config().eval_sets_dir
 
 
 def _read_prompts(warehouse: WarehouseResource, purpose: str) -> pa.Table:
@@ -45,12 +55,12 @@ def _write(warehouse: WarehouseResource, name: str, table: pa.Table) -> dict:
     description=("Near-duplicate prompts (MinHash over character n-grams, verified by exact Jaccard), "
                  "each pointing at the kept prompt. Thresholds: `[curation]` in distill.toml."),
 )
-def prompt_near_duplicates(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    cfg = section("curation")
+def prompt_near_duplicates(context: dg.AssetExecutionContext, config: NearDupConfig,
+                           warehouse: WarehouseResource) -> dg.MaterializeResult:
     prompts = _read_prompts(warehouse, "prompt_near_duplicates")
     pairs = find_near_duplicates(
         prompts.column("prompt_id").to_pylist(), prompts.column("question").to_pylist(),
-        threshold=float(cfg.get("near_dup_threshold", 0.8)), ngram=int(cfg.get("near_dup_ngram", 5)),
+        threshold=config.near_dup_threshold, ngram=config.near_dup_ngram,
     )
     context.log.info(f"{pairs.num_rows} near-duplicates among {prompts.num_rows} unique prompts")
     return dg.MaterializeResult(metadata={**_write(warehouse, "prompt_near_duplicates", pairs),
@@ -66,13 +76,13 @@ def prompt_near_duplicates(context: dg.AssetExecutionContext, warehouse: Warehou
     description=("Prompts that overlap a known evaluation set in `assets/eval_sets/` "
                  "(character n-gram overlap), with the matched item and n-gram."),
 )
-def prompt_contamination(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    cfg = section("curation")
+def prompt_contamination(context: dg.AssetExecutionContext, config: DecontamConfig,
+                         warehouse: WarehouseResource) -> dg.MaterializeResult:
     prompts = _read_prompts(warehouse, "prompt_contamination")
-    eval_items = load_eval_sets(EVAL_SETS_DIR)
+    eval_items = load_eval_sets(_eval_sets_dir())
     matches = find_contamination(
         prompts.column("prompt_id").to_pylist(), prompts.column("question").to_pylist(), eval_items,
-        ngram=int(cfg.get("decontam_ngram", 13)), min_overlap=float(cfg.get("decontam_min_overlap", 0.5)),
+        ngram=config.decontam_ngram, min_overlap=config.decontam_min_overlap,
     )
     context.log.info(f"{matches.num_rows} contaminated prompts against {len(eval_items)} evaluation items")
     return dg.MaterializeResult(metadata={**_write(warehouse, "prompt_contamination", matches),

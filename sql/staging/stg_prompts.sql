@@ -12,23 +12,16 @@ cleaned as (
     select
         *,
         -- invisible characters (zero-width space/joiners, BOM, soft hyphen, word joiner) removed
-        regexp_replace(question, '[\x{200B}-\x{200D}\x{2060}\x{FEFF}\x{00AD}]', '', 'g') as question_visible
+        strip_invisible(question) as question_visible
     from source
 ),
 
 normalized as (
     select
         *,
-        -- full-width ASCII (U+FF01..U+FF5E) and the ideographic space folded to half-width,
+        -- full-width ASCII and the ideographic space folded to half-width (lib/text.py),
         -- whitespace runs removed, case folded: used only for matching, never sent
-        lower(regexp_replace(
-            translate(
-                question_visible,
-                '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　',
-                '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ '
-            ),
-            '\s+', '', 'g'
-        )) as question_norm
+        lower(regexp_replace(fold_width(question_visible), '\s+', '', 'g')) as question_norm
     from cleaned
 )
 

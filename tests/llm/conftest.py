@@ -57,9 +57,9 @@ def make_cfg(sim: SimulatorProcess):
             concurrency=8,
             min_concurrency=2,
             max_attempts=4,
-            backoff_base_s=0.02,
-            backoff_max_s=0.1,
-            request_timeout_s=10.0,
+            backoff_base_seconds=0.02,
+            backoff_max_seconds=0.1,
+            request_timeout_seconds=10.0,
         )
         base.update(overrides)
         return EndpointConfig(**base)

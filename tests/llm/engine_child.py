@@ -13,7 +13,7 @@ from dagster_project.lib.llm.types import EndpointConfig
 
 def main(base_url: str, root: str, n: int, concurrency: int) -> None:
     cfg = EndpointConfig(base_url=base_url, model="deepseek-r1", api_key_env="DISTILL_TEST_API_KEY",
-                         concurrency=concurrency, min_concurrency=1, backoff_base_s=0.02)  # fmt: skip
+                         concurrency=concurrency, min_concurrency=1, backoff_base_seconds=0.02)  # fmt: skip
     journal = Journal(root)
     to_send, _ = plan(cfg, math_requests(n), journal)
     with JournalWriter(journal, "r1") as writer:  # default flush policy: 64 rows or 2 s

@@ -86,7 +86,7 @@ def test_gives_up_after_max_attempts(sim, make_cfg, journal) -> None:
 def test_stall_is_cut_by_the_total_deadline_and_retried(sim, make_cfg, journal, stream) -> None:
     # the stream variant sends headers and half the chunks, then stalls: only a total deadline catches it
     sim.configure(p_stall=1.0, fault_max_attempt=1, stall_s=5.0)
-    summary = run(make_cfg(request_timeout_s=0.6, stream=stream), math_requests(2), journal)
+    summary = run(make_cfg(request_timeout_seconds=0.6, stream=stream), math_requests(2), journal)
     assert summary.by_status == {"ok": 2}
     for first, second in by_prompt(journal).values():
         assert first["error_type"] == "timeout" and first["status"] == "retryable_error"
@@ -96,7 +96,7 @@ def test_stall_is_cut_by_the_total_deadline_and_retried(sim, make_cfg, journal, 
 
 def test_retry_after_is_honoured(sim, make_cfg, journal) -> None:
     sim.configure(p_429=1.0, fault_max_attempt=1, retry_after_s=1.0)
-    summary = run(make_cfg(backoff_base_s=0.01, backoff_max_s=0.02), math_requests(3), journal)
+    summary = run(make_cfg(backoff_base_seconds=0.01, backoff_max_seconds=0.02), math_requests(3), journal)
     assert summary.by_status == {"ok": 3} and summary.http_429 == 3
     for first, second in by_prompt(journal).values():
         assert first["http_status"] == 429

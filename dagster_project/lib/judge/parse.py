@@ -21,6 +21,8 @@ import json
 import re
 from dataclasses import dataclass
 
+from dagster_project.lib.text import to_halfwidth
+
 SCORE_KEYS = ("score", "综合得分", "总分", "最终得分", "overall", "overall_score", "rating")
 DIMENSION_KEYS = {
     "harmlessness": ("harmlessness", "无害性"),
@@ -30,8 +32,6 @@ DIMENSION_KEYS = {
 VERDICT_KEYS = ("verdict", "结论", "判断", "判定", "result", "是否正确")
 REASON_KEYS = ("reason", "理由", "解释", "explanation")
 
-_FULLWIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
-_FULLWIDTH[0x3000] = 0x20
 _NUM = r"(\d+(?:\.\d+)?)"
 _FENCE = re.compile(r"```[a-zA-Z]*")
 _BRACKETS = re.compile(r"\[\[\s*" + _NUM + r"\s*\]\]")
@@ -75,7 +75,7 @@ class CorrectnessVerdict:
 
 def normalize_text(text: str) -> str:
     """Full-width ASCII -> ASCII (``８分`` -> ``8分``, ``：`` -> ``:``) and no code fences."""
-    return _FENCE.sub("", text.translate(_FULLWIDTH))
+    return _FENCE.sub("", to_halfwidth(text))
 
 
 def parse_quality(text: str | None) -> QualityScore | None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from dagster_project.lib.llm.tokens import get_tokenizer
 
-PROMPTS_DIR = Path(__file__).resolve().parents[3] / "assets" / "prompts"
+PROMPTS_DIR = Path(__file__).resolve().parents[3] / "assets" / "prompts"  # default; the judge stage passes the configured folder
 CORRECTNESS_TEMPLATE = "correctness_judge.zh.txt"
 QUALITY_TEMPLATE = "quality_judge.zh.txt"
 SYSTEM_TEMPLATE = "judge_system.zh.txt"

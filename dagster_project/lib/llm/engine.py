@@ -228,8 +228,8 @@ class _Run:
         return aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=cfg.concurrency + 16, limit_per_host=0, ttl_dns_cache=300),
             # per read, like the SDK's httpx timeout; the whole attempt is bounded in `_attempt`
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=cfg.connect_timeout_s,
-                                          sock_read=cfg.request_timeout_s),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=cfg.connect_timeout_seconds,
+                                          sock_read=cfg.request_timeout_seconds),
             auto_decompress=True,
         )
 
@@ -268,7 +268,7 @@ class _Run:
         response_started = False
         assert self.session is not None, "requests are sent from inside `run`"
         try:
-            async with asyncio.timeout(cfg.request_timeout_s):
+            async with asyncio.timeout(cfg.request_timeout_seconds):
                 async with self.session.post(self.url, data=orjson.dumps(self._body(req)), headers=headers) as resp:
                     response_started = True
                     simulated = resp.headers.get("x-distill-simulated") == "1"
@@ -282,7 +282,7 @@ class _Run:
                     return self._classify(parsed, resp.status, ttft, simulated)
         except TimeoutError:  # our total per-attempt deadline
             return _Outcome(P.RETRYABLE_ERROR, True, error_type="timeout",
-                            error_message=f"no complete response within {cfg.request_timeout_s:g}s")  # fmt: skip
+                            error_message=f"no complete response within {cfg.request_timeout_seconds:g}s")  # fmt: skip
         except (aiohttp.ClientError, OSError) as exc:
             root = _root_cause(exc)
             if _is_timeout(root):
@@ -411,7 +411,7 @@ class _Run:
                 self._finish(status, latency, out)
                 return
             self.summary.retries += 1
-            delay = backoff_delay(attempt, cfg.backoff_base_s, cfg.backoff_max_s, out.retry_after)
+            delay = backoff_delay(attempt, cfg.backoff_base_seconds, cfg.backoff_max_seconds, out.retry_after)
             log.debug("attempt %d of %s failed (%s); retrying in %.2fs", attempt, req.prompt_id, out.error_type, delay)
             await asyncio.sleep(delay)
 

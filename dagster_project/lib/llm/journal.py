@@ -89,6 +89,9 @@ REUSED_ALWAYS = (OK, CONTENT_FILTER, EMPTY_REASONING)
 MAX_FLUSH_ROWS = 512
 QUERY_MEMORY_LIMIT = "1GB"  # DuckDB memory_limit for queries over the journal
 PROMPT_TEXT_KEY = "_prompt_text"
+# The row whose outcome is a request's outcome: its latest final attempt. `WHERE {LATEST_FINAL}`.
+LATEST_FINAL = ("is_final QUALIFY row_number() OVER "
+                "(PARTITION BY request_hash ORDER BY finished_at DESC, attempt DESC) = 1")
 _BAD_PARTITION = re.compile(r"[\\/*?\[\]{}]|^\.|^$")
 
 
@@ -191,8 +194,7 @@ class Journal:
         table = self.read_sql(
             stage,
             partition,
-            "SELECT * FROM j WHERE is_final QUALIFY row_number() OVER "
-            "(PARTITION BY request_hash ORDER BY finished_at DESC, attempt DESC) = 1",
+            f"SELECT * FROM j WHERE {LATEST_FINAL}",
         )
         if table is None:
             return JOURNAL_SCHEMA.empty_table()
@@ -203,8 +205,7 @@ class Journal:
         table = self.read_sql(
             stage,
             partition,
-            "SELECT request_hash, status, max_tokens FROM j WHERE is_final QUALIFY row_number() OVER "
-            "(PARTITION BY request_hash ORDER BY finished_at DESC, attempt DESC) = 1",
+            f"SELECT request_hash, status, max_tokens FROM j WHERE {LATEST_FINAL}",
         )
         if table is None:
             return {}

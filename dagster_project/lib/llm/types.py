@@ -5,18 +5,28 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Mapping
 from urllib.parse import urlsplit
 
-THINK_PREFIX_STRATEGIES = ("template", "prefill", "completions", "none")
-KINDS = ("r1", "judge")
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
 SIMULATOR_DUMMY_KEY = "sk-simulator-dummy"
 SIMULATOR_FINGERPRINT = "distill-simulator"
 
 
 class ConfigError(Exception):
     """Raised for invalid or incomplete endpoint configuration."""
+
+
+def endpoint_config(**values: Any) -> "EndpointConfig":
+    """An EndpointConfig, with validation errors as one ConfigError line."""
+    try:
+        return EndpointConfig(**values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"]) or "endpoint"
+        raise ConfigError(f"{where}: {err['msg']}") from None
 
 
 class FrozenDict(dict):  # type: ignore[type-arg]
@@ -52,58 +62,56 @@ def thaw(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True)
-class EndpointConfig:
+class EndpointConfig(BaseModel):
     """One OpenAI-compatible endpoint plus sampling, concurrency, retry and price settings.
 
-    `api_key_env` names the environment variable holding the key; the key itself is
-    never stored here (see `resolve_api_key`).
+    This model is the schema of the `[generation]` and `[judge]` sections of distill.toml (the
+    project's config extends it with stage settings). `api_key_env` names the environment
+    variable holding the key; the key itself is never stored here (see `resolve_api_key`).
     """
 
-    base_url: str
-    model: str
-    api_key_env: str = "DEEPSEEK_API_KEY"
-    temperature: float = 0.6
-    top_p: float = 0.95
-    max_tokens: int = 32768
-    stream: bool = True
-    think_prefix: str = "template"
-    concurrency: int = 300
-    min_concurrency: int = 4
-    rpm_limit: int = 0
-    tpm_limit: int = 0
-    request_timeout_s: float = 3600.0
-    connect_timeout_s: float = 10.0
-    max_attempts: int = 6
-    backoff_base_s: float = 1.0
-    backoff_max_s: float = 60.0
-    extra_body: Mapping[str, Any] = field(default_factory=dict)
-    price_input_per_mtok: float = 0.0
-    price_output_per_mtok: float = 0.0
-    currency: str = "USD"
-    kind: str = "r1"
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "extra_body", _freeze(dict(self.extra_body or {})))
-        if self.think_prefix not in THINK_PREFIX_STRATEGIES:
-            raise ConfigError(f"think_prefix must be one of {THINK_PREFIX_STRATEGIES}, got {self.think_prefix!r}")
-        if self.kind not in KINDS:
-            raise ConfigError(f"kind must be one of {KINDS}, got {self.kind!r}")
-        if self.concurrency < 1 or self.min_concurrency < 1:
-            raise ConfigError("concurrency and min_concurrency must be >= 1")
-        if self.max_attempts < 1:
-            raise ConfigError("max_attempts must be >= 1")
-        parts = urlsplit(self.base_url)
-        if not parts.scheme.startswith("http"):
-            raise ConfigError(f"base_url must be an http(s) URL, got {safe_base_url(self.base_url)!r}")
+    base_url: str = Field("http://127.0.0.1:8808/v1", description="OpenAI-compatible base URL, e.g. https://api.example.com/v1")
+    model: str = Field("deepseek-r1", min_length=1, description="model name sent with every request")
+    api_key_env: str = Field("R1_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                             description="name of the environment variable holding the API key (never the key)")
+    temperature: float = Field(0.6, ge=0.0, le=2.0)
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
+    max_tokens: int = Field(32768, ge=1, description="output token budget per request")
+    stream: bool = Field(True, description="stream the response (server-sent events)")
+    think_prefix: Literal["template", "prefill", "completions", "none"] = Field(
+        "template", description="how the `<think>` opening is forced: template | prefill | completions | none")
+    concurrency: int = Field(300, ge=1, description="requests in flight at most")
+    min_concurrency: int = Field(4, ge=1, description="flow control never goes below this (nor above concurrency)")
+    rpm_limit: int = Field(0, ge=0, description="requests per minute, 0 = off")
+    tpm_limit: int = Field(0, ge=0, description="tokens per minute, 0 = off")
+    request_timeout_seconds: float = Field(3600.0, gt=0, description="total deadline per attempt")
+    connect_timeout_seconds: float = Field(10.0, gt=0, description="deadline to open a connection")
+    max_attempts: int = Field(6, ge=1, description="attempts per request, retries included")
+    backoff_base_seconds: float = Field(1.0, ge=0, description="first retry delay (exponential, full jitter)")
+    backoff_max_seconds: float = Field(60.0, ge=0, description="longest retry delay (Retry-After may ask for more)")
+    extra_body: dict[str, Any] = Field(default_factory=dict, description="extra JSON keys merged into every request body")
+    price_input_per_mtok: float = Field(0.0, ge=0, description="price per million input tokens (cost estimates)")
+    price_output_per_mtok: float = Field(0.0, ge=0, description="price per million output tokens")
+    currency: str = "USD"
+    kind: Literal["r1", "judge"] = Field("r1", description="r1 (reasoning traces) or judge")
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        # Errors never echo the URL as given (it may carry a credential; inputs are hidden from
+        # validation errors too): only its safe form.
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http(s) URL, got {safe_base_url(value)!r}")
         if parts.username or parts.password or parts.query or parts.fragment:
-            raise ConfigError(
-                f"base_url must not carry credentials, a query string or a fragment ({safe_base_url(self.base_url)!r});"
-                f" put the key in the environment variable named by api_key_env"
-            )
+            raise ValueError(f"must not carry credentials, a query string or a fragment ({safe_base_url(value)!r}); "
+                             "put the key in the environment variable named by api_key_env")
+        return value
 
     def extra_body_dict(self) -> dict[str, Any]:
-        return thaw(self.extra_body)
+        return json.loads(json.dumps(self.extra_body))
 
     def sampling_params(self) -> dict[str, Any]:
         """Parameters that change what the model generates (max_tokens excluded)."""

@@ -16,14 +16,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from dagster_project.lib.text import to_halfwidth
+
 THINK_END = "</think>"
 THINK_START = "<think>"
 
 _BOX_OPENERS = ("\\boxed", "\\fbox")
 
-# Full-width ASCII block (U+FF01..U+FF5E) maps to U+0021..U+007E; plus the ideographic space.
-_FULLWIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
-_FULLWIDTH[0x3000] = 0x20
 _CJK_PUNCT = str.maketrans({"。": ".", "、": ",", "，": ",", "：": ":", "；": ";", "（": "(", "）": ")"})
 
 CJK = "\u4e00-\u9fff"
@@ -34,11 +33,6 @@ _VALUE_THEN_UNIT = re.compile(rf"^(?P<value>[^{CJK}]*[0-9}}])\s*(?P<unit>[{CJK}�
 _LETTER_LIST = re.compile(
     r"^(?:选项|选|答案[是为]?|答)?\s*[:：]?\s*\(?\s*(?P<letters>[A-J](?:\s*[,，、和及与]?\s*[A-J])*)\s*\)?\s*\.?$"
 )
-
-
-def to_halfwidth(text: str) -> str:
-    """Map full-width ASCII characters (``０-９``, ``Ａ-Ｚ``, ``％``...) to ASCII."""
-    return text.translate(_FULLWIDTH)
 
 
 def final_answer(completion: str | None) -> str:

@@ -39,13 +39,8 @@ import ast
 import re
 from fractions import Fraction
 
-from dagster_project.lib.verify.answer import (
-    CJK,
-    iter_boxed,
-    last_boxed,
-    strip_cjk_unit,
-    to_halfwidth,
-)
+from dagster_project.lib.text import to_halfwidth
+from dagster_project.lib.verify.answer import CJK, iter_boxed, last_boxed, strip_cjk_unit
 
 GOLD_FORMATS = (
     "number",
