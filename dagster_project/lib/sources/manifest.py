@@ -60,7 +60,8 @@ class SourceManifest:
     description: str
     origin: str               # real | proxy | hand_written
     origin_note: str
-    license: str
+    license: str              # a Hugging Face license id, or "other" / "unknown" (see license_note)
+    license_note: str
     online: dict[str, str]
     files: tuple[SourceFile, ...]
     manifest_path: Path = field(compare=False)
@@ -115,7 +116,7 @@ def parse_manifest(path: Path) -> SourceManifest:
     return SourceManifest(
         key=key, repo=data["repo"], description=data.get("description", "").strip(),
         origin=origin.get("kind", "real"), origin_note=origin.get("note", "").strip(),
-        license=data.get("license", "unknown"), online=dict(data.get("online", {})),
+        license=data.get("license", "unknown"), license_note=data.get("license_note", "").strip(), online=dict(data.get("online", {})),
         files=tuple(files), manifest_path=path,
     )
 
