@@ -1,31 +1,40 @@
-"""The Dagster code location: assets, checks, jobs and resources.
+"""The Dagster code location: assets by stage, their checks, the stage jobs and the resources.
 
-Loading this module reads TOML manifests and SQL files only; it never opens the warehouse
-(the UI loads code in several processes at once).
+Loading this module reads the configuration, the manifests, the SQL models and their contracts;
+it never opens the warehouse (the UI loads code in several processes at once).
+
+The whole pipeline for some sources is one asset backfill (the UI's "Materialize" with chosen
+partitions, or `distill run --source`): Dagster runs the partitioned stages once per chosen
+source and the shared models and the export once, after them. The stage jobs are the same
+graph cut where partitioning changes, so a backfill of a partitioned stage job never repeats
+shared work either.
 """
 
 import dagster as dg
 
-from dagster_project.config import config
+from dagster_project.common.contracts import contract_checks
+from dagster_project.common.runs import dead_run_reaper
+from dagster_project.config import (
+    CurationSettings,
+    JudgeSettings,
+    SourcesSettings,
+    config,
+)
 from dagster_project.curation.assets import response_near_duplicates
 from dagster_project.curation.checks import ALL_CHECKS
 from dagster_project.generation.assets import r1_completions
 from dagster_project.ingest.assets import raw_prompts, seeds
-from dagster_project.partitions import source_partitions
 from dagster_project.publish.assets import sft_export
 from dagster_project.resources import JudgeEndpoint, R1Endpoint, warehouse_resource
 from dagster_project.scoring.judging import judge_scores
 from dagster_project.scoring.verification import verifications
-from dagster_project.selection.assets import (
-    prompt_contamination,
-    prompt_near_duplicates,
-)
-from dagster_project.sql_models import build_sql_assets
+from dagster_project.selection.assets import prompt_contamination, prompt_near_duplicates
+from dagster_project.sql_models import Variable, build_sql_assets
 
 python_assets = [seeds, raw_prompts, prompt_near_duplicates, prompt_contamination, r1_completions,
                  verifications, judge_scores, response_near_duplicates, sft_export]
 
-# Tables written by Python assets, for the SQL models' dependency inference.
+# Tables written by Python assets, for the SQL models' dependency inference and the contracts.
 PYTHON_TABLES: dict[str, dg.AssetKey] = {
     "raw_prompts": raw_prompts.key,
     "rejected_rows": raw_prompts.key,
@@ -39,33 +48,49 @@ PYTHON_TABLES: dict[str, dg.AssetKey] = {
 }
 
 
-def sql_variables() -> dict[str, object]:
-    """Settings the SQL models read with getvariable()."""
+def sql_variables() -> dict[str, Variable]:
+    """Settings the SQL models read with getvariable(), and where their defaults come from."""
     cfg = config()
     return {
-        "math_suffix": cfg.sources.math_suffix,
-        "selection_seed": str(cfg.sources.selection_seed),
-        "balance_seed": str(cfg.curation.balance_seed),
-        "balance_mode": cfg.curation.balance_mode,
-        "min_chinese_ratio": cfg.curation.min_chinese_ratio,
-        "judge_audit_fraction": cfg.judge.judge_audit_fraction,
+        "math_suffix": Variable(SourcesSettings, cfg.sources, "math_suffix"),
+        "selection_seed": Variable(SourcesSettings, cfg.sources, "selection_seed"),
+        "balance_seed": Variable(CurationSettings, cfg.curation, "balance_seed"),
+        "balance_mode": Variable(CurationSettings, cfg.curation, "balance_mode"),
+        "min_chinese_ratio": Variable(CurationSettings, cfg.curation, "min_chinese_ratio"),
+        "judge_audit_fraction": Variable(JudgeSettings, cfg.judge, "judge_audit_fraction"),
     }
 
 
 sql_assets = build_sql_assets(config().sql_dir, PYTHON_TABLES, sql_variables())
+TABLE_ASSETS = {**PYTHON_TABLES, **{a.key.path[-1]: a.key for a in sql_assets}}
 
-source_pipeline = dg.define_asset_job(
-    "source_pipeline",
-    selection=dg.AssetSelection.all(),
-    partitions_def=source_partitions,
-    description=("The whole pipeline for one source repo: load it, rebuild selection, generate, verify and judge "
-                 "its prompts, then rebuild the scores, the SFT views and the export. Backfill it per source."),
-)
+
+def _keys(*names: str) -> dg.AssetSelection:
+    return dg.AssetSelection.assets(*names)
+
+
+# The graph cut where partitioning changes; each job is all partitioned or all shared.
+load_sources = dg.define_asset_job(
+    "load_sources", selection=_keys("raw_prompts"),
+    description="Load source repos into raw_prompts (one run per chosen source); bad rows go to rejected_rows.")
+select_prompts = dg.define_asset_job(
+    "select_prompts", selection=dg.AssetSelection.groups("selection") | _keys("seed_category_targets"),
+    description="Normalize, deduplicate, decontaminate and apply quotas across all sources: prompt_selection.")
+generate_and_score = dg.define_asset_job(
+    "generate_and_score", selection=_keys("r1_completions", "verifications", "int_judge_queue", "judge_scores"),
+    description="For the chosen sources: R1 completions, Math-Verify, routing and the judge (journaled, resumable).")
+curate_and_export = dg.define_asset_job(
+    "curate_and_export", selection=dg.AssetSelection.groups("curation", "publish") | _keys("scores"),
+    description="Scores, quality filter, balancing, the final views and a new export version (after the checks pass).")
 
 defs = dg.Definitions(
     assets=[*python_assets, *sql_assets],
-    asset_checks=ALL_CHECKS,
-    jobs=[source_pipeline],
+    asset_checks=[*ALL_CHECKS, *contract_checks(TABLE_ASSETS)],
+    jobs=[load_sources, select_prompts, generate_and_score, curate_and_export],
+    sensors=[dead_run_reaper],
+    # Steps of a run execute one after another in the run's process: the warehouse has one writer,
+    # the heavy stages use every core themselves, and a process per step costs ~2 s each.
+    executor=dg.in_process_executor,
     resources={
         "warehouse": warehouse_resource(),
         "r1": R1Endpoint(),

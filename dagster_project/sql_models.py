@@ -6,6 +6,14 @@ materialized and describes it:
 
     -- materialized: table        (or view)
     -- description: one line shown in the UI
+    -- group: scoring             (the UI group: the pipeline stage the model belongs to)
+    -- partitioned_by: source_key (optional: one Dagster partition per source repo; the model is
+                                   computed for all rows, and one partition's rows are replaced)
+
+Settings come in as DuckDB variables (`getvariable('balance_seed')`): each model's Dagster
+Config holds exactly the variables it reads, with distill.toml's values as defaults, so they
+show in the Launchpad and are recorded with every run. Column descriptions and data tests
+come from the model's contract, `<model>.yml` beside it (see `common/contracts.py`).
 
 A reference to a table that is neither another model nor a known Python asset fails when
 the definitions load, naming the file and the table.
@@ -20,16 +28,19 @@ from pathlib import Path
 
 import dagster as dg
 import sqlglot
+from pydantic import BaseModel, Field, create_model
 from sqlglot import exp
 from sqlglot.optimizer.scope import traverse_scope
 
-from dagster_project.common.metadata import table_metadata
+from dagster_project.common.contracts import definition_metadata
+from dagster_project.common.metadata import table_result
 from dagster_project.lib.text import sql_macros
-from dagster_project.lib.warehouse import describe_table
+from dagster_project.lib.warehouse import describe_table, replace_partition
 from dagster_project.resources import DUCKDB_POOL, WarehouseResource
 
-HEADER_RE = re.compile(r"^--\s*(materialized|description|group)\s*:\s*(.+?)\s*$", re.MULTILINE)
-GROUP_BY_FOLDER = {"staging": "staging", "intermediate": "selection", "marts": "marts"}
+HEADER_RE = re.compile(r"^--\s*(materialized|description|group|partitioned_by)\s*:\s*(.+?)\s*$", re.MULTILINE)
+VARIABLE_RE = re.compile(r"getvariable\(\s*'(\w+)'\s*\)")
+PARTITION_VARIABLE = "partition_key"
 
 
 class SqlModelError(ValueError):
@@ -45,6 +56,7 @@ class SqlModel:
     description: str
     group: str
     tables: frozenset[str]
+    partitioned_by: str | None = None  # a column: one Dagster partition (source repo) per value
 
 
 def referenced_tables(sql: str, path: Path) -> set[str]:
@@ -70,12 +82,14 @@ def parse_model(path: Path, sql_root: Path) -> SqlModel:
     materialized = header.get("materialized", "table")
     if materialized not in ("table", "view"):
         raise SqlModelError(f"{path}: materialized must be table or view, not {materialized!r}")
-    folder = path.relative_to(sql_root).parts[0] if len(path.relative_to(sql_root).parts) > 1 else ""
+    if "partitioned_by" in header and materialized != "table":
+        raise SqlModelError(f"{path}: a partitioned model must be materialized as a table")
     return SqlModel(
         name=path.stem, path=path, sql=sql.strip().rstrip(";"), materialized=materialized,
         description=header.get("description", ""),
-        group=header.get("group", GROUP_BY_FOLDER.get(folder, folder or "models")),
+        group=header.get("group", "models"),
         tables=frozenset(referenced_tables(sql, path)),
+        partitioned_by=header.get("partitioned_by"),
     )
 
 
@@ -106,8 +120,17 @@ def set_variables(con, variables: Mapping[str, object]) -> None:
         con.execute(f"SET VARIABLE {name} = {_sql_literal(value)}")
 
 
+@dataclass(frozen=True)
+class Variable:
+    """A setting a model reads with getvariable(): where its default comes from."""
+
+    model: type[BaseModel]
+    values: BaseModel
+    field: str
+
+
 def build_sql_assets(sql_root: Path, table_assets: Mapping[str, dg.AssetKey],
-                     variables: Mapping[str, object]) -> list[dg.AssetsDefinition]:
+                     variables: Mapping[str, Variable]) -> list[dg.AssetsDefinition]:
     """One asset per model; `table_assets` maps tables written by Python assets to their asset keys."""
     models = discover_models(sql_root)
     known = dict(table_assets) | {m.name: dg.AssetKey(m.name) for m in models}
@@ -117,12 +140,32 @@ def build_sql_assets(sql_root: Path, table_assets: Mapping[str, dg.AssetKey],
             if table not in known:
                 raise SqlModelError(
                     f"{model.path}: unknown table {table!r} (not a SQL model, seed or Python asset table)")
-        assets.append(_sql_asset(model, sorted({known[t] for t in model.tables}, key=str), variables))
+        used = sorted(set(VARIABLE_RE.findall(model.sql)) - {PARTITION_VARIABLE})
+        unknown = [v for v in used if v not in variables]
+        if unknown:
+            raise SqlModelError(f"{model.path}: unknown variable(s) {unknown}; known: {sorted(variables)}")
+        assets.append(_sql_asset(model, sorted({known[t] for t in model.tables}, key=str),
+                                 {v: variables[v] for v in used}))
     return assets
 
 
-def _sql_asset(model: SqlModel, deps: list[dg.AssetKey], variables: Mapping[str, object]) -> dg.AssetsDefinition:
+def _model_config(model: SqlModel, variables: Mapping[str, Variable]) -> type[dg.Config]:
+    """The Launchpad config of a model: the settings it reads, defaulting to distill.toml."""
+    fields = {}
+    for name, var in variables.items():
+        info = var.model.model_fields[var.field]
+        fields[name] = (info.annotation, Field(default=getattr(var.values, var.field), description=info.description))
+    doc = f"Settings `{model.path.name}` reads with getvariable() (defaults: distill.toml)."
+    return create_model(f"{model.name}_config", __base__=dg.Config, __doc__=doc, **fields)
+
+
+def _sql_asset(model: SqlModel, deps: list[dg.AssetKey], variables: Mapping[str, Variable]) -> dg.AssetsDefinition:
+    from dagster_project.partitions import source_partitions
+
+    Config = _model_config(model, variables)
+    partitioned = model.partitioned_by is not None
     ddl = f'CREATE OR REPLACE {model.materialized.upper()} "{model.name}" AS\n{model.sql}'
+    layer = model.path.parent.name
 
     @dg.asset(
         name=model.name,
@@ -131,19 +174,30 @@ def _sql_asset(model: SqlModel, deps: list[dg.AssetKey], variables: Mapping[str,
         group_name=model.group,
         kinds={"duckdb", "sql"},
         owners=["team:data"],
+        partitions_def=source_partitions if partitioned else None,
         code_version=hashlib.sha256(model.sql.encode()).hexdigest()[:12],
-        description=f"{model.description}\n\n`{model.path.name}` ({model.materialized}):\n\n```sql\n{model.sql}\n```",
-        metadata={"sql_file": str(model.path.name), "materialized": model.materialized},
+        description=f"{model.description}\n\n`sql/{layer}/{model.path.name}` ({model.materialized}"
+                    f"{', one partition per ' + model.partitioned_by if partitioned else ''}):"
+                    f"\n\n```sql\n{model.sql}\n```",
+        metadata={"sql_file": f"sql/{layer}/{model.path.name}", "materialized": model.materialized,
+                  **definition_metadata(model.name)},
     )
-    def _model(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    def _model(context: dg.AssetExecutionContext, config: Config, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        values = config.model_dump()
         with warehouse.get_connection(purpose=model.name) as con:
-            set_variables(con, variables)
-            con.execute(ddl)
-            info = describe_table(con, model.name)
-        context.log.info(f"{model.name}: {info.row_count} rows ({model.materialized})")
-        return dg.MaterializeResult(metadata={
-            **table_metadata(model.name, info),
-            "sql": dg.MetadataValue.md(f"```sql\n{model.sql}\n```"),
-        })
+            if partitioned:
+                key = context.partition_key
+                set_variables(con, {**values, PARTITION_VARIABLE: key})
+                n = replace_partition(con, model.name, model.partitioned_by, key,
+                                      f'SELECT * FROM ({model.sql}) WHERE "{model.partitioned_by}" = '
+                                      f"getvariable('{PARTITION_VARIABLE}')")
+                info = describe_table(con, model.name, f'"{model.partitioned_by}" = ?', [key])
+                context.log.info(f"{model.name}[{key}]: {n} rows")
+            else:
+                set_variables(con, values)
+                con.execute(ddl)
+                info = describe_table(con, model.name)
+                context.log.info(f"{model.name}: {info.row_count} rows ({model.materialized})")
+        return table_result(model.name, info, partitioned, **{"settings": dg.MetadataValue.json(values)} if values else {})
 
     return _model

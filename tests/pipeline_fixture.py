@@ -1,53 +1,60 @@
-"""One full pipeline run against the simulator, shared by the end-to-end and CLI tests."""
+"""One full pipeline run against the simulator, shared by the end-to-end and CLI tests.
+
+It is what a user does: `distill run` in a real subprocess (one asset backfill over every
+source), with the endpoints pointed at a simulator process on loopback and its own warehouse
+and DAGSTER_HOME.
+"""
 
 import os
+import shutil
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import dagster as dg
-
-from dagster_project import definitions
-from dagster_project.cli.pipeline import PipelineResult, answer_key, run_pipeline
-from dagster_project.config import reload_config
 from dagster_project.lib.warehouse import connection_config
-from dagster_project.resources import JudgeEndpoint, R1Endpoint, WarehouseResource
-from dagster_project.simulator.server import (
-    SimulatorProcess,
-    SimulatorSettings,
-    start_simulator_process,
-)
+from dagster_project.resources import WarehouseResource
+from dagster_project.simulator.answer_key import answer_key
+from dagster_project.simulator.server import SimulatorProcess, SimulatorSettings, start_simulator_process
 
 FAKE_KEY = "sk-test-SECRET-4f1c9e2d7a"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DISTILL = str(Path(sys.executable).parent / "distill")
 
 
 @dataclass
 class PipelineRun:
     root: Path
     warehouse: WarehouseResource
-    resources: dict
     simulator: SimulatorProcess
-    result: PipelineResult
     home: Path
+    output: str
+    seconds: float
 
-    def run_again(self, instance: dg.DagsterInstance) -> PipelineResult:
-        return run_pipeline(definitions.defs, instance, resources=self.resources, log_level="WARNING")
+    def env(self, **extra: str) -> dict[str, str]:
+        return {**os.environ, "DISTILL_WAREHOUSE__DIR": str(self.root / "warehouse"), "DAGSTER_HOME": str(self.home),
+                "DISTILL_GENERATION__BASE_URL": self.simulator.base_url,
+                "DISTILL_JUDGE__BASE_URL": self.simulator.base_url, "R1_API_KEY": FAKE_KEY, **extra}
+
+    def distill(self, *args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run([DISTILL, *args], capture_output=True, text=True, env=self.env(**env),
+                              timeout=timeout, cwd=REPO_ROOT)
 
 
 def start_run(root: Path) -> PipelineRun:
-    """Point the settings at `root`, start the simulator, and run every stage once."""
-    os.environ["DISTILL_WAREHOUSE__DIR"] = str(root / "warehouse")
-    os.environ["R1_API_KEY"] = FAKE_KEY
-    reload_config()
+    """Start the simulator and run the whole pipeline once with the CLI."""
     sim = start_simulator_process(SimulatorSettings(seed=3, latency_scale=0.0), answer_key())
-    warehouse = WarehouseResource(database=str(root / "warehouse" / "warehouse.duckdb"),
-                                  connection_config=connection_config(), lock_timeout_seconds=120)
-    resources = {
-        "warehouse": warehouse,
-        "r1": R1Endpoint(base_url=sim.base_url),
-        "judge": JudgeEndpoint(base_url=sim.base_url),
-    }
     home = root / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        result = run_pipeline(definitions.defs, instance, resources=resources, log_level="INFO")
-    return PipelineRun(root, warehouse, resources, sim, result, home)
+    shutil.copy(REPO_ROOT / "dagster_project" / "dagster.yaml", home / "dagster.yaml")
+    warehouse = WarehouseResource(database=str(root / "warehouse" / "warehouse.duckdb"),
+                                  connection_config=connection_config(), lock_timeout_seconds=120)
+    run = PipelineRun(root, warehouse, sim, home, "", 0.0)
+    started = time.perf_counter()
+    out = run.distill("run")
+    run.output, run.seconds = out.stdout + out.stderr, time.perf_counter() - started
+    if out.returncode != 0:
+        sim.close()
+        raise AssertionError(f"distill run failed ({out.returncode}):\n{run.output[-4000:]}")
+    return run

@@ -20,13 +20,32 @@ def test_every_stage_ran_and_every_selected_prompt_has_one_completion(pipeline_r
     stats = pipeline_run.simulator.stats()
     assert stats["ok_per_prompt"] and max(stats["ok_per_prompt"].values()) == 1
     assert stats["responses_200"] == len(stats["ok_per_prompt"])
-    assert len([t for t in pipeline_run.result.timings]) == 7
+    assert "done: backfill" in pipeline_run.output and "(0 failed)" in pipeline_run.output
+
+
+def test_one_backfill_ran_each_partition_once_and_the_shared_work_once(pipeline_run):
+    from dagster_project.partitions import source_partitions
+
+    with dg.DagsterInstance.from_config(str(pipeline_run.home)) as instance:
+        backfills = instance.get_backfills()
+        assert len(backfills) == 1 and backfills[0].title == "distill run: all sources"
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfills[0].backfill_id}))
+        assert runs and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+        built: dict[str, list[str | None]] = {}
+        for run in runs:
+            for key in run.asset_selection or []:
+                built.setdefault(key.to_user_string(), []).append(run.tags.get("dagster/partition"))
+    sources = sorted(source_partitions.get_partition_keys())
+    for asset in ("raw_prompts", "r1_completions", "verifications", "int_judge_queue", "judge_scores"):
+        assert sorted(built[asset]) == sources, asset
+    for asset in ("prompt_selection", "scores", "sft_balanced", "sft_export"):
+        assert built[asset] == [None], asset
 
 
 def test_a_second_run_buys_nothing(pipeline_run, tmp_path):
     before = pipeline_run.simulator.stats()["total_requests"]
-    with dg.DagsterInstance.from_config(str(pipeline_run.home)) as instance:
-        pipeline_run.run_again(instance)
+    out = pipeline_run.distill("run", "--stage", "generate_and_score")
+    assert out.returncode == 0, out.stdout + out.stderr
     assert pipeline_run.simulator.stats()["total_requests"] == before
 
 

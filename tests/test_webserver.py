@@ -87,7 +87,7 @@ def test_launch_a_partition_run_through_graphql(tmp_path):
         partition = "educhat-math"
         params = {
             "selector": {"repositoryLocationName": "r1_distill", "repositoryName": "__repository__",
-                         "jobName": "source_pipeline", "assetSelection": [{"path": ["raw_prompts"]}]},
+                         "jobName": "load_sources", "assetSelection": [{"path": ["raw_prompts"]}]},
             "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
             "runConfigData": {},
         }

@@ -11,6 +11,7 @@ import dagster as dg
 import pyarrow as pa
 
 from dagster_project.config import config
+from dagster_project.lib import progress as live
 from dagster_project.lib.llm.engine import (
     Budget,
     ProgressSnapshot,
@@ -50,10 +51,11 @@ class ProgressReporter:
 
     def __init__(self, context: dg.AssetExecutionContext, label: str) -> None:
         self.context, self.label, self._last = context, label, 0.0
-        self._tty = sys.stderr.isatty()
+        self._tty = sys.stderr.isatty() and not live.listening()
 
     def __call__(self, snap: ProgressSnapshot) -> None:
         line = format_progress(snap)
+        live.report(self.label, line)
         if self._tty:
             sys.stderr.write(f"\r{self.label} {line}")
             sys.stderr.flush()
@@ -63,6 +65,7 @@ class ProgressReporter:
             self.context.log.info(f"{self.label} {line}")
 
     def close(self) -> None:
+        live.done(self.label)
         if self._tty:
             sys.stderr.write("\n")
 

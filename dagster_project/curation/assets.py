@@ -4,16 +4,11 @@
 import dagster as dg
 
 from dagster_project.common.derived import derived_config
-from dagster_project.common.metadata import table_metadata
+from dagster_project.common.metadata import source_version, table_result
 from dagster_project.config import CurationSettings, config
 from dagster_project.lib.dedup.near_dup import find_near_duplicates
 from dagster_project.lib.warehouse import describe_table, replace_table
-from dagster_project.resources import DUCKDB_POOL, WarehouseResource
-
-EXPORT_VIEWS = {"raw": "sft_raw", "sft": "sft_alpaca", "messages": "sft_messages"}
-EXPORT_BATCH_ROWS = 2048  # rows per record batch read from a view while exporting
-PACKAGES = ("dagster", "duckdb", "aiohttp", "math-verify", "pyarrow", "sqlglot", "tokenizers")
-
+from dagster_project.resources import WarehouseResource
 
 ResponseDupConfig = derived_config(
     "ResponseDupConfig", CurationSettings, config().curation, ["response_dup_threshold", "near_dup_ngram"],
@@ -22,8 +17,8 @@ ResponseDupConfig = derived_config(
 
 @dg.asset(
     deps=["scores"],
-    pool=DUCKDB_POOL,
     group_name="curation",
+    code_version=source_version("dagster_project.lib.dedup.near_dup", "dagster_project.lib.dedup.shingles"),
     kinds={"duckdb", "python"},
     owners=["team:data"],
     description=("Near-identical responses (MinHash over the answers of scored completions), each pointing at "
@@ -42,7 +37,7 @@ def response_near_duplicates(context: dg.AssetExecutionContext, config: Response
         replace_table(con, "response_near_duplicates", pairs)
         info = describe_table(con, "response_near_duplicates")
     context.log.info(f"{pairs.num_rows} near-identical responses among {rows.num_rows} scored completions")
-    return dg.MaterializeResult(metadata={**table_metadata("response_near_duplicates", info),
-                                          "responses_compared": rows.num_rows})
+    return table_result("response_near_duplicates", info, responses_compared=rows.num_rows,
+                        settings=dg.MetadataValue.json(config.model_dump()))
 
 

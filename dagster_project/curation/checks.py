@@ -6,7 +6,7 @@ import dagster as dg
 
 from dagster_project.config import config
 from dagster_project.lib.secrets import find_secrets
-from dagster_project.resources import DUCKDB_POOL, WarehouseResource
+from dagster_project.resources import WarehouseResource
 
 TARGET = dg.AssetKey("sft_balanced")
 MIX_TOLERANCE = 0.02  # absolute share; one row of rounding is also allowed
@@ -14,7 +14,7 @@ SCAN_BATCH_ROWS = 1024  # rows per fetchmany in no_secrets
 
 
 def _check(name: str, description: str):
-    return dg.asset_check(asset=TARGET, name=name, description=description, blocking=True, pool=DUCKDB_POOL)
+    return dg.asset_check(asset=TARGET, name=name, description=description, blocking=True)
 
 
 def _result(failures: list, what: str, **metadata) -> dg.AssetCheckResult:

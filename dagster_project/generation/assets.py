@@ -7,8 +7,8 @@ from dagster_project.common.derived import derived_config
 from dagster_project.common.llm_stage import run_stage, summary_metadata
 from dagster_project.common.metadata import table_metadata
 from dagster_project.config import GenerationSettings, config
+from dagster_project.generation.requests import SELECTED_SQL, generation_requests
 from dagster_project.lib.llm.engine import Budget
-from dagster_project.lib.llm.types import LLMRequest
 from dagster_project.lib.warehouse import describe_table, replace_partition
 from dagster_project.partitions import source_partitions
 from dagster_project.resources import R1_POOL, R1Endpoint, WarehouseResource
@@ -32,12 +32,6 @@ def completions_table(finals: pa.Table, partition: str) -> pa.Table:
     return pa.table({c: cols[c] if c in cols else finals.column(c) for c in COMPLETION_COLUMNS})
 
 
-def generation_requests(prompts: list[tuple[str, str]], partition: str, samples: int) -> list[LLMRequest]:
-    """One request per (selected prompt, sample index); the prompt text is sent as the only user turn."""
-    return [LLMRequest(prompt_id=pid, partition=partition, sample_index=i, messages=(("user", text),))
-            for pid, text in prompts for i in range(samples)]
-
-
 GenerationConfig = derived_config(
     "GenerationConfig", GenerationSettings, config().generation,
     ["samples_per_prompt", "max_requests_per_run", "max_cost_per_run"],
@@ -50,13 +44,12 @@ def budget_of(cfg) -> Budget | None:
     return Budget(max_requests=cfg.max_requests_per_run or None, max_cost=cfg.max_cost_per_run or None)
 
 
-SELECTED_SQL = ("SELECT prompt_id, prompt_text FROM prompt_selection "
-                "WHERE source_key = ? AND decision = 'selected' ORDER BY prompt_id")
-
 
 @dg.asset(
     partitions_def=source_partitions,
-    deps=["prompt_selection"],
+    # raw_prompts is upstream through prompt_selection already; naming it as well lets an asset backfill
+    # carry a source's partition from raw_prompts straight through the partitioned stages.
+    deps=["prompt_selection", "raw_prompts"],
     pool=R1_POOL,
     group_name="generation",
     kinds={"openai", "duckdb", "python"},

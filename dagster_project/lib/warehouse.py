@@ -10,6 +10,7 @@ killed run never leaves it held.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -135,21 +136,50 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
         [name]).fetchall()[0][0])
 
 
+def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:
+    return [(r[0], r[1]) for r in con.execute(f"DESCRIBE {relation}").fetchall()]
+
+
+def _reconcile(con: duckdb.DuckDBPyConnection, table: str, incoming: str) -> None:
+    """Create `table` shaped like `incoming`, or bring an existing one to its columns (a changed
+    model adds or drops columns; other partitions keep their rows, nulls in new columns)."""
+    if not table_exists(con, table):
+        con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM {incoming} LIMIT 0')
+        return
+    have, want = dict(_columns(con, f'"{table}"')), dict(_columns(con, incoming))
+    for name, kind in want.items():
+        if name in have and have[name] != kind:
+            try:  # keep other partitions' values where they convert
+                con.execute(f'ALTER TABLE "{table}" ALTER COLUMN "{name}" TYPE {kind}')
+                continue
+            except duckdb.Error:
+                con.execute(f'ALTER TABLE "{table}" DROP COLUMN "{name}"')
+                have.pop(name)
+        if name not in have:
+            con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {kind}')
+    for name in have.keys() - want.keys():
+        con.execute(f'ALTER TABLE "{table}" DROP COLUMN "{name}"')
+
+
 def replace_partition(con: duckdb.DuckDBPyConnection, table: str, column: str, key: str,
-                      rows: pa.Table, transaction: bool = True) -> int:
-    """Replace the rows of one partition (creating the table if needed).
+                      rows: pa.Table | str, transaction: bool = True, params: list | None = None) -> int:
+    """Replace the rows of one partition with `rows` (an Arrow table, or a SELECT whose rows all
+    belong to the partition), creating or reshaping the table as needed.
 
     Runs in its own transaction unless `transaction=False`, for callers that group
     several replacements into one.
     """
-    con.register("_incoming", rows)
+    is_sql = isinstance(rows, str)
+    if is_sql:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW _incoming AS {rows}", params or [])
+    else:
+        con.register("_incoming", rows)
     try:
         if transaction:
             con.execute("BEGIN TRANSACTION")
-        if not table_exists(con, table):
-            con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM _incoming LIMIT 0')
+        _reconcile(con, table, "_incoming")
         con.execute(f'DELETE FROM "{table}" WHERE "{column}" = ?', [key])
-        con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM _incoming')
+        n = con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM _incoming').fetchall()[0][0]
         if transaction:
             con.execute("COMMIT")
     except BaseException:
@@ -157,8 +187,11 @@ def replace_partition(con: duckdb.DuckDBPyConnection, table: str, column: str, k
             con.execute("ROLLBACK")
         raise
     finally:
-        con.unregister("_incoming")
-    return rows.num_rows
+        if is_sql:
+            con.execute("DROP VIEW IF EXISTS _incoming")
+        else:
+            con.unregister("_incoming")
+    return int(n)
 
 
 def replace_table(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> int:
@@ -176,16 +209,37 @@ class TableInfo:
     row_count: int
     columns: list[tuple[str, str]]
     preview_md: str
+    version: str  # a content hash: the same rows give the same version, whatever their order
+
+
+def is_volatile(column: str) -> bool:
+    """Columns that change on every rebuild without changing the data (load and run times)."""
+    return column.endswith("_at") or column in VOLATILE_COLUMNS
+
+
+VOLATILE_COLUMNS = frozenset({"seconds", "latency_s", "ttft_s"})
+
+
+def content_version(con: duckdb.DuckDBPyConnection, name: str, columns: list[str], clause: str = "",
+                    params: list | None = None) -> str:
+    """Order-independent hash of the rows (volatile columns left out), plus the row count."""
+    kept = [c for c in columns if not is_volatile(c)]
+    row_hash = "hash(" + ", ".join(f'"{c}"' for c in kept) + ")" if kept else "0"
+    count, total = con.execute(
+        f'SELECT count(*), coalesce(sum({row_hash}::HUGEINT), 0) FROM "{name}"{clause}', params or []).fetchall()[0]
+    digest = hashlib.sha256(f"{count}:{total}:{','.join(kept)}".encode()).hexdigest()
+    return digest[:16]
 
 
 def describe_table(con: duckdb.DuckDBPyConnection, name: str, where: str = "", params: list | None = None,
                    preview_rows: int = 5, max_chars: int = 60) -> TableInfo:
-    """Row count, column schema and a small markdown preview of a table or view."""
+    """Row count, column schema, a small markdown preview and the content version of a table or view."""
     clause = f" WHERE {where}" if where else ""
     count = con.execute(f'SELECT count(*) FROM "{name}"{clause}', params or []).fetchall()[0][0]
-    columns = [(r[0], r[1]) for r in con.execute(f'DESCRIBE "{name}"').fetchall()]
+    columns = _columns(con, f'"{name}"')
     rows = con.execute(f'SELECT * FROM "{name}"{clause} LIMIT {preview_rows}', params or []).fetchall()
-    return TableInfo(count, columns, markdown_table([c for c, _ in columns], rows, max_chars))
+    version = content_version(con, name, [c for c, _ in columns], clause, params)
+    return TableInfo(count, columns, markdown_table([c for c, _ in columns], rows, max_chars), version)
 
 
 def markdown_table(headers: list[str], rows: list[tuple], max_chars: int = 60) -> str:

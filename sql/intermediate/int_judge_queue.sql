@@ -1,5 +1,6 @@
 -- materialized: table
 -- group: scoring
+-- partitioned_by: source_key
 -- description: Completions the judge must score, and with which judge - `correctness` (10/0 against the reference) for Math/Exam rows Math-Verify could not decide, `quality` (0-10) for STEM/General rows and for Math/Exam rows without a reference, plus a seeded audit sample of verifier-decided rows so verifier/judge disagreement is measurable. The answer and reasoning stay in `r1_completions` (join on completion_id): copying them here would rewrite a gigabyte of text per run.
 with completions as (
     select completion_id, source_key, prompt_id from r1_completions

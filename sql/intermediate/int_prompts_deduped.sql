@@ -1,4 +1,5 @@
 -- materialized: table
+-- group: selection
 -- description: Exact-duplicate removal on the normalized text across all sources. One row per loaded prompt; losers name the winner that replaced them. The winner is deterministic - prompts with a gold answer first, then by source key, repo_name, file and line.
 with prompts as (
     select * from stg_prompts

@@ -1,4 +1,5 @@
 -- materialized: table
+-- group: scoring
 -- description: One row per completion with its final score (0-10) and where it came from - math_verify (10 correct / 0 incorrect), judge_correctness (10/0 from the judge when Math-Verify could not decide) or judge_quality (0-10) - plus the sub-scores, and why a row has no score.
 with completions as (
     select * from r1_completions

@@ -1,4 +1,5 @@
 -- materialized: view
+-- group: curation
 -- description: The final dataset in the published SFT schema - output is `sft_output` (the think block, then the answer).
 select
     question_text as instruction,

@@ -1,4 +1,5 @@
 -- materialized: table
+-- group: curation
 -- description: The balanced SFT rows, with `sft_output` = "<think>\n" + reasoning + "\n</think>\n\n" + answer (the same text as llm.parsing.sft_output). Within a category, higher scores first, then round-robin across repos, ties broken by a seeded md5 draw - deterministic for a given `balance_seed`.
 with candidates as (
     select * from int_sft_candidates

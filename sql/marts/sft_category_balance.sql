@@ -1,4 +1,5 @@
 -- materialized: table
+-- group: curation
 -- description: How many rows each category gets. `balance_mode = "ratios"` keeps the target distribution (the seed's by default) scaled to the scarcest category that has rows; `"counts"` takes up to each target. `shortfall` is what a category lacks against its (scaled) target, reported rather than hidden.
 with candidates as (
     select category, count(*) as available

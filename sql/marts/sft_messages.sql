@@ -1,4 +1,5 @@
 -- materialized: view
+-- group: curation
 -- description: The final dataset as chat messages (user question, assistant turn with the think block), for chat-template trainers.
 select
     [

@@ -1,4 +1,5 @@
 -- materialized: view
+-- group: curation
 -- description: The final dataset in the published raw schema (input, content, reasoning_content, repo_name, token lengths, score).
 select
     question_text as input,

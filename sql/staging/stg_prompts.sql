@@ -1,4 +1,5 @@
 -- materialized: table
+-- group: selection
 -- description: Every loaded prompt with normalized text for matching, its category settings and the exact text that will be sent to R1.
 with source as (
     select * from raw_prompts

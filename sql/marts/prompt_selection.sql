@@ -1,4 +1,5 @@
 -- materialized: table
+-- group: selection
 -- description: The decision for every loaded prompt - selected (sent to R1), exact_duplicate, near_duplicate, contaminated or over_quota - with what replaced it. Within a category over its prompt_quota the choice is deterministic (seeded md5 order) and round-robins across repos.
 with deduped as (
     select * from int_prompts_deduped

@@ -1,4 +1,5 @@
 -- materialized: table
+-- group: curation
 -- description: Every completion with the quality filter's verdict - keep, or the first reason it is dropped (completion not ok, unscored, below the category's min_score, answer not mostly Chinese for a Chinese prompt, identical or near-identical response). The texts stay in `r1_completions` / `prompt_selection`: each is measured in one streaming pass and only the measures are joined, so the model fits a small memory_limit at a million rows.
 with scored as (
     select * from scores
