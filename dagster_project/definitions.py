@@ -13,6 +13,7 @@ from dagster_project.generation.assets import r1_completions
 from dagster_project.ingest.assets import raw_prompts, seeds
 from dagster_project.partitions import source_partitions
 from dagster_project.publish.assets import sft_export
+from dagster_project.publish.hub import hub_dataset, publish_to_hub
 from dagster_project.resources import JudgeEndpoint, R1Endpoint, warehouse_resource
 from dagster_project.scoring.judging import judge_scores
 from dagster_project.scoring.verification import verifications
@@ -63,9 +64,9 @@ source_pipeline = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=[*python_assets, *sql_assets],
+    assets=[*python_assets, *sql_assets, hub_dataset],
     asset_checks=ALL_CHECKS,
-    jobs=[source_pipeline],
+    jobs=[source_pipeline, publish_to_hub],
     resources={
         "warehouse": warehouse_resource(),
         "r1": R1Endpoint(),

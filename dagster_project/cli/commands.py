@@ -340,4 +340,5 @@ COMMANDS = {
     "status": (cmd_status, "progress and spend per source, from the journal", _status_args),
     "sql": (cmd_sql, "ad-hoc SQL over the warehouse and the journal", _sql_args),
     "export": (cmd_export, "write a new versioned export of the SFT dataset", _export_args),
+    "publish": __import__("dagster_project.cli.publish", fromlist=["COMMAND"]).COMMAND,
 }
