@@ -83,14 +83,7 @@ def export_metadata(result: ExportResult) -> dict:
     readme = (result.path / "README.md").read_text(encoding="utf-8")
     metadata: dict = {
         "version": result.version,
-        "path": dg.MetadataValue.path(str(result.path)),
-        "dagster/row_count": manifest["tables"]["sft"]["rows"],
-        "rows_by_form": dg.MetadataValue.json({name: t["rows"] for name, t in manifest["tables"].items()}),
         "dataset_card": dg.MetadataValue.md(inline_markdown(readme, result.path)),
-        "files": dg.MetadataValue.json({k: {"bytes": v["bytes"], "sha256": v["sha256"][:16]}
-                                        for k, v in manifest["files"].items()}),
-        "simulated": manifest["simulated"],
-        "config_hash": manifest["config_hash"],
     }
     for alt, path, caption in figures(readme):
         name = path.rsplit("/", 1)[-1].removesuffix(".png")
@@ -99,13 +92,22 @@ def export_metadata(result: ExportResult) -> dict:
     spend = spend_by_partition(config().journal_dir)
     if spend:
         total = totals(spend)
-        metadata["llm_requests"] = total["requests"]
-        metadata["llm_tokens"] = total["tokens"]
-        metadata.update({f"{stage}_tokens": total[f"{stage}_tokens"] for stage in ("r1", "judge")})
         if "cost" in total:
             metadata.update({"llm_cost": dg.MetadataValue.float(total["cost"]),
                              "llm_cost_currency": total["currency"]})
+        metadata["llm_tokens"] = total["tokens"]
+        metadata.update({f"{stage}_tokens": total[f"{stage}_tokens"] for stage in ("r1", "judge")})
+        metadata["llm_requests"] = total["requests"]
         metadata["llm_spend_by_partition"] = dg.MetadataValue.md(spend_markdown(spend))
+    metadata.update({
+        "dagster/row_count": manifest["tables"]["sft"]["rows"],
+        "rows_by_form": dg.MetadataValue.json({name: t["rows"] for name, t in manifest["tables"].items()}),
+        "files": len(manifest["files"]) + 1,  # and manifest.json, which lists them with sha256
+        "bytes": sum(v["bytes"] for v in manifest["files"].values()),
+        "path": dg.MetadataValue.path(str(result.path)),
+        "simulated": manifest["simulated"],
+        "config_hash": manifest["config_hash"],
+    })
     return metadata
 
 

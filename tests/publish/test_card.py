@@ -132,3 +132,14 @@ def test_inline_markdown_carries_the_plots_and_the_header(tmp_path):
     import base64
     assert base64.b64decode(images[0]) == (result.path / "plots/scores_by_category.png").read_bytes()
     assert "```yaml\n" in md and "license: other" in md.split("## YAML header")[1]
+
+
+def test_preview_page_shows_the_header_and_the_rendered_body(tmp_path):
+    from dagster_project.lib.export.preview import card_html
+
+    result = make_export(tmp_path, "v1", simulated=True)
+    page = card_html(result.path)
+    assert f'<base href="{result.path.resolve().as_uri()}/">' in page
+    assert "<b>license</b>other (mixed-source-terms, see LICENSE.md)" in page
+    assert "<table>" in page and '<img alt="final score per category" src="plots/scores_by_category.png"' in page
+    assert "<h2>Sources and licenses</h2>" in page and "---" not in page.split("<body>")[1][:200]

@@ -56,7 +56,7 @@ def _colours(order: list[str]) -> dict[str, tuple]:
 
 
 def _labels(order: list[str], counts: Counter) -> list[str]:
-    return [f"{c} (n={counts[c]})" for c in order]
+    return [f"{c} (n={counts[c]:,})" for c in order]
 
 
 def _scores(scores: list, cats: list[str], order: list[str], out_dir: Path) -> Plot | None:
@@ -75,12 +75,13 @@ def _scores(scores: list, cats: list[str], order: list[str], out_dir: Path) -> P
         share = np.array([100.0 * by[(c, score)] / counts[c] if counts[c] else 0.0 for c in order])
         if not share.any():
             continue
-        bars = ax.barh(y, share, left=left, color=shade(score / 10), edgecolor="white", linewidth=0.8,
-                       label=str(score))
+        colour = shade(score / 10)
+        bars = ax.barh(y, share, left=left, color=colour, edgecolor="white", linewidth=0.8, label=str(score))
+        ink = "white" if 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2] < 0.5 else "black"
         for bar, pct, c in zip(bars, share, order):
             if pct >= 7:
                 ax.text(bar.get_x() + bar.get_width() / 2, bar.get_y() + bar.get_height() / 2,
-                        str(by[(c, score)]), ha="center", va="center", fontsize=8)
+                        str(by[(c, score)]), ha="center", va="center", fontsize=8, color=ink)
         left += share
     ax.set_yticks(y, _labels(order, counts))
     ax.invert_yaxis()
@@ -100,7 +101,7 @@ def _token_lengths(table: pa.Table, panels: list[tuple[str, str]], cats: list[st
         return None
     counts = Counter(cats)
     colours = _colours(order)
-    fig = _figure(3.3 * len(panels) + 1.4, len(order))
+    fig = _figure(3.0 * len(panels) + 1.4, len(order))
     axes = np.atleast_1d(fig.subplots(1, len(panels), sharey=True, squeeze=False)[0])
     logged = []
     for ax, (column, title) in zip(axes, panels):
