@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from dagster_project.lib.export.provenance import HUB_ID as _HUB_ID
 from dagster_project.lib.llm.types import EndpointConfig
 from dagster_project.simulator.settings import SimulatorServe
 
@@ -106,10 +107,33 @@ class CurationSettings(Section):
         "ratios", description="ratios: keep the target distribution; counts: up to each target_rows")
 
 
+_LICENSE_ID = r"^[a-z0-9][a-z0-9.+-]*$"
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
 class ExportSettings(Section):
-    license: str = Field("apache-2.0", description="license id written into the dataset card")
+    license: str = Field("auto", pattern=_LICENSE_ID,
+                         description="auto: the most restrictive of the sources' licenses (their manifests) and the "
+                                     "reference dataset's; or a Hugging Face license id to state instead")
+    reference_dataset: str = Field("Congliu/Chinese-DeepSeek-R1-Distill-data-110k", pattern=f"^{_HUB_ID}$",
+                                   description="the Hub dataset whose schema and category targets the export follows")
+    reference_license: str = Field("apache-2.0", pattern=_LICENSE_ID, description="the reference dataset's license id")
     formats: list[Literal["jsonl", "parquet"]] = Field(["jsonl", "parquet"], min_length=1,
                                                        description="file formats of every exported table")
+
+
+class PublishSettings(Section):
+    """`[publish]`: where `distill publish` (and the publish_to_hub job) uploads an export version."""
+
+    repo_id: str = Field("", pattern=f"^({_HUB_ID})?$",
+                         description="the Hub dataset repo, `user-or-org/name`; empty: give it with --repo-id")
+    token_env: str = Field("HF_TOKEN", pattern=_ENV_NAME,
+                           description="NAME of the environment variable holding a Hub write token (never the token)")
+    endpoint: str = Field("https://huggingface.co", pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+                          description="the Hub's base URL, like HF_ENDPOINT")
+    private: bool = Field(True, description="create the repo private (an existing repo keeps its visibility)")
+    commit_message: str = Field("Publish export {version}", min_length=1, max_length=200,
+                                description="commit message; {version} becomes the export version")
 
 
 class DistillConfig(Section):
@@ -122,6 +146,7 @@ class DistillConfig(Section):
     verification: VerificationSettings = VerificationSettings()
     curation: CurationSettings = CurationSettings()
     export: ExportSettings = ExportSettings()
+    publish: PublishSettings = PublishSettings()
     simulator: SimulatorServe = SimulatorServe()
 
     root: Path = Field(REPO_ROOT, exclude=True)
@@ -234,7 +259,7 @@ def _describe(err: dict) -> str:
     kind = err["type"]
     if kind == "string_pattern_mismatch":
         return "has the wrong form" + (" (the NAME of an environment variable, not a key)"
-                                       if err["loc"][-1] == "api_key_env" else "")
+                                       if err["loc"][-1] in ("api_key_env", "token_env") else "")
     for prefix, words in _TYPE_WORDS.items():
         if kind.startswith(prefix) and prefix != "literal":
             return f"expected {words}"

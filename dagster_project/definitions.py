@@ -25,6 +25,7 @@ from dagster_project.curation.checks import ALL_CHECKS
 from dagster_project.generation.assets import r1_completions
 from dagster_project.ingest.assets import raw_prompts, seeds
 from dagster_project.publish.assets import sft_export
+from dagster_project.publish.hub import hub_dataset, publish_to_hub
 from dagster_project.resources import JudgeEndpoint, R1Endpoint, warehouse_resource
 from dagster_project.scoring.judging import judge_scores
 from dagster_project.scoring.verification import verifications
@@ -80,13 +81,13 @@ generate_and_score = dg.define_asset_job(
     "generate_and_score", selection=_keys("r1_completions", "verifications", "int_judge_queue", "judge_scores"),
     description="For the chosen sources: R1 completions, Math-Verify, routing and the judge (journaled, resumable).")
 curate_and_export = dg.define_asset_job(
-    "curate_and_export", selection=dg.AssetSelection.groups("curation", "publish") | _keys("scores"),
+    "curate_and_export", selection=dg.AssetSelection.groups("curation") | _keys("scores", "sft_export"),
     description="Scores, quality filter, balancing, the final views and a new export version (after the checks pass).")
 
 defs = dg.Definitions(
-    assets=[*python_assets, *sql_assets],
+    assets=[*python_assets, *sql_assets, hub_dataset],
     asset_checks=[*ALL_CHECKS, *contract_checks(TABLE_ASSETS)],
-    jobs=[load_sources, select_prompts, generate_and_score, curate_and_export],
+    jobs=[load_sources, select_prompts, generate_and_score, curate_and_export, publish_to_hub],
     sensors=[dead_run_reaper],
     # Steps of a run execute one after another in the run's process: the warehouse has one writer,
     # the heavy stages use every core themselves, and a process per step costs ~2 s each.

@@ -133,13 +133,15 @@ def workspace(instance: dg.DagsterInstance) -> Iterator[WorkspaceProcessContext]
 
 
 def stage_jobs() -> dict[str, list[dg.AssetKey]]:
-    """The stage jobs of the code location and the assets each selects, in pipeline order."""
+    """The stage jobs of the code location (its asset jobs) and the assets each selects, in pipeline order."""
     from dagster_project.definitions import defs
 
     graph = defs.resolve_asset_graph()
     out = {}
     for job in defs.jobs or []:
-        out[job.name] = sorted(job.selection.resolve(graph), key=lambda k: k.to_user_string())
+        selection = getattr(job, "selection", None)  # op jobs (publish_to_hub) are not stages
+        if selection is not None:
+            out[job.name] = sorted(selection.resolve(graph), key=lambda k: k.to_user_string())
     return out
 
 
@@ -168,7 +170,7 @@ def target_subset(ctx: WorkspaceProcessContext, sources: Iterable[str] | None,
 
 def launch(instance: dg.DagsterInstance, ctx: WorkspaceProcessContext, *, sources: Iterable[str] | None,
            assets: Iterable[dg.AssetKey] | None = None, title: str, tags: dict[str, str] | None = None,
-           log_level: str = "CRITICAL") -> str:
+           log_level: str = "CRITICAL", op_config: dict | None = None) -> str:
     """Record a new asset backfill (status REQUESTED) and return its id."""
     backfill_id = make_new_backfill_id()
     run_tags = {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid()), "distill/config_hash": config().hash(),
@@ -177,7 +179,8 @@ def launch(instance: dg.DagsterInstance, ctx: WorkspaceProcessContext, *, source
         backfill_id=backfill_id, backfill_timestamp=get_current_timestamp(), tags=run_tags,
         dynamic_partitions_store=instance, asset_graph_subset=target_subset(ctx, sources, assets),
         title=title, description=f"launched by `distill` (config {config().hash()})",
-        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}})
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}},
+                    **({"ops": op_config} if op_config else {})})
     instance.add_backfill(backfill)
     return backfill_id
 
@@ -241,12 +244,13 @@ def run_to_completion(instance: dg.DagsterInstance, ctx: WorkspaceProcessContext
 
 def run_backfill(*, sources: Iterable[str] | None, assets: Iterable[dg.AssetKey] | None, title: str,
                  on_progress: Callable[[BackfillProgress], None] = lambda p: None,
-                 tags: dict[str, str] | None = None, log_level: str = "CRITICAL") -> BackfillProgress:
+                 tags: dict[str, str] | None = None, log_level: str = "CRITICAL",
+                 op_config: dict | None = None) -> BackfillProgress:
     """End dead runs, launch a backfill of `assets` (default: all) for `sources`, see it through."""
     with cli_instance() as instance:
         reap_dead_runs(instance)
         cancel_orphaned_backfills(instance)
         with workspace(instance) as ctx:
             backfill_id = launch(instance, ctx, sources=sources, assets=assets, title=title, tags=tags,
-                                 log_level=log_level)
+                                 log_level=log_level, op_config=op_config)
             return run_to_completion(instance, ctx, backfill_id, on_progress)

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from dagster_project.cli.publish import COMMAND as PUBLISH
 from dagster_project.cli.run import SIMULATED_BANNER, cmd_demo, cmd_run, simulator_settings
 from dagster_project.cli.status import cmd_plan, cmd_status
 from dagster_project.config import SettingsError, config
@@ -79,15 +80,27 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Write (again) a versioned export of the current SFT views: JSONL + Parquet, manifest and dataset card."""
-    from dagster_project.publish.assets import export_dataset
-    from dagster_project.resources import warehouse_resource
+    """Write a new versioned export of the current SFT views (JSONL + Parquet, manifest.json, dataset card) by
+    materializing `sft_export`, which refuses unless the checks of the SFT rows passed on the current data."""
+    import dagster as dg
 
-    result = export_dataset(warehouse_resource(), version=args.version, overwrite=args.overwrite)
-    print(f"export {result.version}: {result.path}")
-    for name, info in result.manifest["tables"].items():
+    from dagster_project.cli.backfills import run_backfill
+    from dagster_project.cli.run import print_failures
+    from dagster_project.lib.export.writer import read_latest
+
+    before = read_latest(config().exports_dir)
+    state = run_backfill(sources=None, assets=[dg.AssetKey("sft_export")], title="distill export",
+                         op_config={"sft_export": {"config": {"version": args.version or "",
+                                                              "overwrite": bool(args.overwrite)}}})
+    latest = read_latest(config().exports_dir)
+    if state.runs_failed or latest == before and not args.overwrite:
+        print_failures(state.backfill_id)
+        return 1
+    manifest = json.loads((config().exports_dir / latest / "manifest.json").read_text(encoding="utf-8"))
+    print(f"export {latest}: {config().exports_dir / latest}")
+    for name, info in manifest["tables"].items():
         print(f"  {name}: {info['rows']} rows")
-    if result.manifest.get("simulated"):
+    if manifest.get("simulated"):
         print(SIMULATED_BANNER)
     return 0
 
@@ -160,5 +173,6 @@ COMMANDS = {
     "status": (cmd_status, "what the current parameters still need, progress and spend per source", _status_args),
     "sql": (cmd_sql, "ad-hoc SQL over the warehouse and the journal", _sql_args),
     "export": (cmd_export, "write a new versioned export of the SFT dataset", _export_args),
+    "publish": PUBLISH,
     "config": (cmd_config, "print the effective configuration and its hash", _config_args),
 }

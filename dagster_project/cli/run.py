@@ -97,7 +97,6 @@ def selected_assets(stages: list[str] | None):
 
 def run_pipeline(args: argparse.Namespace, *, simulated: bool) -> int:
     from dagster_project.lib.preflight import check_endpoint
-
     from dagster_project.partitions import manifest_for
 
     assets, stages = selected_assets(args.stage)
@@ -120,12 +119,12 @@ def run_pipeline(args: argparse.Namespace, *, simulated: bool) -> int:
           f"{state.elapsed_s:.1f}s, {state.runs} runs ({state.runs_failed} failed), "
           f"{state.materialized}/{state.targeted} asset partitions", flush=True)
     if failed:
-        _print_failures(state.backfill_id)
+        print_failures(state.backfill_id)
     summary(simulated)
     return 1 if failed else 0
 
 
-def _print_failures(backfill_id: str) -> None:
+def print_failures(backfill_id: str) -> None:
     import dagster as dg
 
     with dg.DagsterInstance.get() as instance:

@@ -15,7 +15,8 @@ written by Python assets):
       - {unique_combination: [prompt_id, sample_index]}
       - {expression: "score is null or score between 0 and 10"}
 
-Columns shared by many tables are described once in `sql/columns.yml` (name: description); a
+`blocking: true` makes every test of the contract a blocking check: a failure stops what depends
+on the table in the same run (the export's tables are blocking). Columns shared by many tables are described once in `sql/columns.yml` (name: description); a
 contract's own description wins. Every contract also gets a `<table>_matches_contract` check:
 the table has exactly the contract's columns, each described. Each test is one asset check on
 the table's asset, evaluated in one warehouse connection per table.
@@ -83,6 +84,7 @@ class Contract:
     description: str
     columns: dict[str, str]  # name -> description ("" when only the glossary describes it)
     tests: tuple[DataTest, ...] = field(default=())
+    blocking: bool = False
 
 
 def _literal(value: Any) -> str:
@@ -132,9 +134,11 @@ def parse_contract(path: Path) -> Contract:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ContractError(f"{path}: {exc}") from None
-    unknown = set(data) - {"description", "columns", "tests"}
+    unknown = set(data) - {"description", "columns", "tests", "blocking"}
     if unknown:
-        raise ContractError(f"{path}: unknown key(s) {sorted(unknown)}; expected description, columns, tests")
+        raise ContractError(f"{path}: unknown key(s) {sorted(unknown)}; expected description, columns, tests, blocking")
+    if not isinstance(data.get("blocking", False), bool):
+        raise ContractError(f"{path}: blocking must be true or false")
     table = path.stem
     columns: dict[str, str] = {}
     tests: list[DataTest] = []
@@ -146,7 +150,8 @@ def parse_contract(path: Path) -> Contract:
         columns[name] = str(spec.get("description") or "")
         tests += [_test(table, name, t, path) for t in spec.get("tests") or []]
     tests += [_test(table, None, t, path) for t in data.get("tests") or []]
-    return Contract(table, path, str(data.get("description") or ""), columns, tuple(tests))
+    return Contract(table, path, str(data.get("description") or ""), columns, tuple(tests),
+                    bool(data.get("blocking", False)))
 
 
 @lru_cache(maxsize=1)
@@ -220,7 +225,7 @@ def _evaluate(con, contract: Contract, key: dg.AssetKey) -> Iterable[dg.AssetChe
         rows = con.execute(test.failing_sql(contract.table)).fetchall()
         bad = sum(n for _, n in rows)
         yield dg.AssetCheckResult(
-            asset_key=key, check_name=test.name, passed=not rows,
+            asset_key=key, check_name=test.name, passed=not rows, severity=dg.AssetCheckSeverity.ERROR,
             description=f"{bad} failing rows" if rows else "passed",
             metadata={"failing_rows": int(bad),
                       "examples": dg.MetadataValue.json([str(v)[:120] for v, _ in rows[:EXAMPLES]])})
@@ -242,7 +247,7 @@ def contract_checks(asset_keys: Mapping[str, dg.AssetKey]) -> list[dg.AssetCheck
 
 
 def _contract_check(contract: Contract, key: dg.AssetKey) -> dg.AssetChecksDefinition:
-    specs = [dg.AssetCheckSpec(t.name, asset=key, description=t.description)
+    specs = [dg.AssetCheckSpec(t.name, asset=key, description=t.description, blocking=contract.blocking)
              for t in (_schema_test(contract), *contract.tests)]
 
     @dg.multi_asset_check(specs=specs, name=f"{contract.table}_contract",

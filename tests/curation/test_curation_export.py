@@ -6,11 +6,15 @@ import pyarrow as pa
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 import pytest
-import yaml
-from curation_testdata import prompt_of
+from curation_testdata import ROOT, prompt_of
+from huggingface_hub import DatasetCard
 
 from dagster_project.lib.export import card as card_module
+from dagster_project.lib.export.provenance import category_by_repo, source_refs
 from dagster_project.lib.export.writer import read_latest, write_export, write_jsonl
+from dagster_project.lib.sources.manifest import load_manifests
+
+SOURCES = source_refs(load_manifests(ROOT / "assets" / "sources").values())
 
 MESSAGE_TYPE = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 
@@ -71,7 +75,8 @@ def export(tables, tmp_path_factory):
         root,
         version="v1",
         manifest_extra={"simulated": True, "config_hash": "abc123", "source_commit": "deadbeef"},
-        card={"title": "Test export", "summary": "A small export for tests.", "config": {"threshold": 0.8}},
+        card={"title": "Test export", "summary": "A small export for tests.", "config": {"threshold": 0.8},
+              "sources": SOURCES},
     )
     return root, result
 
@@ -148,30 +153,36 @@ def test_overwrite_default_version_and_failure_cleanup(tables, tmp_path, monkeyp
 def test_card_content(export, tables):
     _, result = export
     readme = (result.path / "README.md").read_text(encoding="utf-8")
-    front = yaml.safe_load(readme.split("---")[1])
-    assert front["language"] == ["zh"] and front["license"] == "other"
-    config_paths = {c["config_name"]: c["data_files"][0]["path"] for c in front["configs"]}
+    card = DatasetCard.load(result.path / "README.md")
+    assert card.data.language == ["zh"] and card.data.license == "other"  # COIG-CQIA's terms are not an id
+    config_paths = {c["config_name"]: c["data_files"][0]["path"] for c in card.data.configs}
     assert config_paths == {"sft": "sft.parquet", "raw": "raw.parquet", "messages": "messages.parquet"}
+    assert card.data.source_datasets == ["m-a-p/COIG-CQIA"]  # the only source with rows here
     assert "SIMULATED DATA: responses come from the project's simulator, not DeepSeek-R1" in readme
 
+    categories = category_by_repo(SOURCES)  # from the manifests' [[files]] entries
     raw = tables["raw"]
     for repo in set(raw.column("repo_name").to_pylist()):
         count = raw.column("repo_name").to_pylist().count(repo)
-        category = card_module.CATEGORY_BY_REPO[repo]
-        assert f"| {category} | {repo} | {count} |" in readme
+        assert f"| {categories[repo]} | {repo} | {count} |" in readme
     assert "| prompt_tokens_len |" in readme and "| reasoning_content_tokens_len |" in readme
 
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", readme)
-    assert {"plots/score_by_category.png", "plots/reasoning_tokens.png", "plots/content_tokens.png"} <= set(links)
+    assert links == ["plots/scores_by_category.png", "plots/token_lengths_by_category.png"]
     for link in links:
         assert (result.path / link).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [caption for _, _, caption in card_module.figures(readme)] == [
+        line.strip("*") for line in readme.splitlines() if line.startswith("*") and line.endswith("*")]
     assert '"prompt": "instruction"' in readme and 'load_dataset("json"' in readme
+    assert "```json\n{\n  \"simulated\"" not in readme  # provenance is a list, not the manifest as JSON
 
 
 def test_card_without_simulated_flag(tables, tmp_path):
-    result = write_export({"sft": tables["sft"]}, tmp_path, version="real", manifest_extra={"simulated": False})
+    result = write_export({"sft": tables["sft"]}, tmp_path, version="real", manifest_extra={"simulated": False},
+                          card={"sources": SOURCES, "generation_model": "deepseek-r1"})
     readme = (result.path / "README.md").read_text(encoding="utf-8")
-    assert "SIMULATED DATA" not in readme
+    assert "SIMULATED DATA" not in readme and "simulated" not in DatasetCard.load(result.path / "README.md").data.tags
+    assert "answered by `deepseek-r1`" in readme
     assert "| Exam | exam/coig_exam |" in readme
 
 
@@ -230,7 +241,7 @@ def test_streamed_export_matches_table_export(tables, tmp_path):
         assert b.manifest["tables"][name]["rows"] == table.num_rows == 24
         assert (b.path / f"{name}.jsonl").read_bytes() == _expected_jsonl(table)
     same = {k for k in a.manifest["files"] if k != "README.md"}
-    assert same >= {"raw.jsonl", "raw.parquet", "messages.parquet", "plots/score_by_category.png"}
+    assert same >= {"raw.jsonl", "raw.parquet", "messages.parquet", "plots/scores_by_category.png"}
     for relative in same:
         assert a.manifest["files"][relative] == b.manifest["files"][relative], relative
         assert _sha(a.path / relative) == _sha(b.path / relative) == b.manifest["files"][relative]["sha256"]
@@ -250,7 +261,7 @@ def test_stream_of_many_batches_is_written_completely(tmp_path):
     batches = table.to_batches(max_chunksize=3_000)
     assert len(batches) > 1
     reader = pa.RecordBatchReader.from_batches(table.schema, iter(batches))
-    result = write_export({"raw": reader}, tmp_path, version="v1", card={"plots": False})
+    result = write_export({"raw": reader}, tmp_path, version="v1", card={"plots": False, "sources": SOURCES})
 
     assert (result.path / "raw.jsonl").read_bytes() == _expected_jsonl(table)
     assert result.manifest["files"]["raw.jsonl"]["rows"] == rows == result.manifest["tables"]["raw"]["rows"]

@@ -8,7 +8,8 @@ Layout::
         <table>.jsonl         # UTF-8, ensure_ascii=False, keys in schema order
         <table>.parquet       # zstd
         plots/*.png
-        README.md             # dataset card with Hugging Face front matter
+        README.md             # dataset card (huggingface_hub DatasetCard: YAML header + Markdown)
+        LICENSE.md            # only when the card's license is "other": the terms of each source
         manifest.json         # version, created_at, per-file rows/bytes/sha256, caller extras
 
 Each table is streamed one record batch at a time into its JSONL file and Parquet writer, so a
@@ -37,7 +38,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dagster_project.lib.export import card as card_module
-from dagster_project.lib.export.card import DatasetCard
+from dagster_project.lib.export import plots as plots_module
+from dagster_project.lib.export.card import CardSpec
 from dagster_project.lib.secrets import (  # noqa: F401  (re-exported)
     find_secrets,
     redact,
@@ -183,7 +185,7 @@ def write_export(
     *,
     version: str | None = None,
     manifest_extra: Mapping[str, Any] | None = None,
-    card: DatasetCard | Mapping[str, Any] | None = None,
+    card: CardSpec | Mapping[str, Any] | None = None,
     overwrite: bool = False,
 ) -> ExportResult:
     """Write ``tables`` as a new export version under ``out_root`` and point ``LATEST`` at it.
@@ -213,9 +215,10 @@ def write_export(
     final = out_root / version
     if final.exists() and not overwrite:
         raise FileExistsError(f"export version {version} already exists at {final}")
-    card_spec = DatasetCard.from_any(card)
+    card_spec = CardSpec.from_any(card)
 
-    tmp = out_root / f".tmp-{version}-{uuid.uuid4().hex}"
+    remove_abandoned(out_root)
+    tmp = out_root / f".tmp-{version}-{os.getpid()}-{uuid.uuid4().hex}"
     tmp.mkdir()
     try:
         files: dict[str, dict[str, Any]] = {}
@@ -234,9 +237,9 @@ def write_export(
             files[f"{name}.parquet"] = {"rows": rows, "bytes": size, "sha256": sha}
 
         created_at = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-        cats = card_module.categories(stats, card_spec.category_by_repo) if stats_name else []
-        plots = card_module.write_plots(stats, cats, tmp) if stats_name and card_spec.plots else []
-        readme = card_module.render(
+        cats = card_module.categories(stats, card_spec.categories()) if stats_name else []
+        plots = plots_module.write_plots(stats, cats, tmp) if stats_name and card_spec.plots else []
+        card_files = card_module.render(
             card_spec,
             rows={name: rows for name, (rows, _) in written.items()},
             stats=stats,
@@ -248,8 +251,9 @@ def write_export(
             stats_name=stats_name,
             cats=cats,
         )
-        (tmp / "README.md").write_text(readme, encoding="utf-8")
-        for relative in [*plots, "README.md"]:
+        for name, text in card_files.items():
+            (tmp / name).write_text(text, encoding="utf-8")
+        for relative in [*(p.path for p in plots), *card_files]:
             size, sha = file_digest(tmp / relative)
             files[relative] = {"bytes": size, "sha256": sha}
 
@@ -283,6 +287,32 @@ def _stats_table_name(tables: Mapping[str, TableSource], preferred: str | None) 
         if name in tables:
             return name
     return None
+
+
+def remove_abandoned(out_root: Path) -> list[Path]:
+    """Remove the `.tmp-*` folders of exports whose writing process died (killed mid-write); a
+    folder whose writer is alive is left alone."""
+    removed = []
+    for path in out_root.glob(".tmp-*"):
+        match = _TMP_RE.match(path.name)
+        if match and _alive(int(match.group("pid"))):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+_TMP_RE = re.compile(r"^\.tmp-.+-(?P<pid>\d+)-[0-9a-f]{32}$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _publish(tmp: Path, final: Path, overwrite: bool) -> None:
