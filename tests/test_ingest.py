@@ -57,5 +57,7 @@ def test_broken_input_is_quarantined_through_the_asset(warehouse, instance, tmp_
     assert mat.metadata["rejected_rows"].value == 7
     assert mat.metadata["rejected_by_reason"].value == {"malformed": 2, "encoding": 1, "missing field": 2,
                                                        "empty question": 1, "duplicate": 1}
+    checks = result.get_asset_check_evaluations()
+    assert [(c.check_name, c.passed) for c in checks] == [("source_manifests", True)]
     rows = query(warehouse, "select source_line, reason from rejected_rows where source_key = 'educhat-math' order by 1")
     assert [r[0] for r in rows] == [2, 3, 4, 5, 6, 7, 8]

@@ -72,6 +72,7 @@ def _broken_manifest(tmp_path: Path) -> Path:
     manifest.write_text(f"""
 key = "educhat-math"
 repo = "EduChat-Math"
+license = "bsd-3-clause"
 [[files]]
 path = "{data}"
 format = "jsonl"
@@ -103,7 +104,7 @@ def test_bad_rows_are_quarantined_with_file_line_and_reason(tmp_path):
 
 def test_missing_source_file_names_the_path_and_manifest(tmp_path):
     path = tmp_path / "m.toml"
-    path.write_text('key = "x"\nrepo = "X"\n[[files]]\npath = "nowhere/rows.jsonl"\nformat = "jsonl"\n'
+    path.write_text('key = "x"\nrepo = "X"\nlicense = "mit"\n[[files]]\npath = "nowhere/rows.jsonl"\nformat = "jsonl"\n'
                     'repo_name = "X"\ncategory = "Math"\nquestion = "q"\n')
     with pytest.raises(SourceFileMissing) as exc:
         load_source(parse_manifest(path), ASSETS, REPO_ROOT)
@@ -112,9 +113,9 @@ def test_missing_source_file_names_the_path_and_manifest(tmp_path):
 
 def test_manifest_errors_name_the_file_and_field(tmp_path):
     path = tmp_path / "bad.toml"
-    path.write_text('key = "x"\nrepo = "X"\n[[files]]\npath = "a"\nformat = "xml"\nrepo_name = "X"\n'
-                    'category = "Math"\nquestion = "q"\n')
-    with pytest.raises(ManifestError, match=r"bad.toml: files\[0\]: format 'xml'"):
+    path.write_text('key = "x"\nrepo = "X"\nlicense = "mit"\n[[files]]\npath = "a"\nformat = "xml"\n'
+                    'repo_name = "X"\ncategory = "Math"\nquestion = "q"\n')
+    with pytest.raises(ManifestError, match=r"bad.toml: files\[0\].format: 'xml' is not a valid format"):
         parse_manifest(path)
 
 
