@@ -54,8 +54,8 @@ _PATTERNS = {
 }
 
 
-# Literal words (matched case-insensitively on the folded text) without which a pattern cannot
-# match: one pass finds them, and only the patterns they name are run.
+# Literal words (matched on the folded, lower-cased text) without which a pattern cannot match:
+# one pass finds them, and only the patterns they name are run.
 _TRIGGERS = {
     "openai_key": ["sk-"],
     "stripe_key": ["sk_", "rk_", "whsec_"],
@@ -79,6 +79,8 @@ _KINDS_BY_TRIGGER: dict[str, list[str]] = {}
 for _kind, _words in _TRIGGERS.items():
     for _word in _words:
         _KINDS_BY_TRIGGER.setdefault(_word, []).append(_kind)
+# No trigger word contains another: at each position at most one matches.
+_TRIGGER = re.compile("|".join(re.escape(w) for w in sorted(_KINDS_BY_TRIGGER, key=len, reverse=True)))
 
 # Folding only matters when the text holds an invisible character or a full-width form of a
 # character that key shapes use (full-width punctuation such as ，：？ is common in Chinese prose
@@ -103,7 +105,11 @@ def secret_hits(text: str) -> list[tuple[str, str]]:
         return []
     folded = _scan_text(text)
     lower = folded.lower()
-    kinds = {kind for word, names in _KINDS_BY_TRIGGER.items() if word in lower for kind in names}
+    kinds: set[str] = set()
+    pos = 0
+    while match := _TRIGGER.search(lower, pos):  # from each match's start + 1: overlapping words count
+        kinds.update(_KINDS_BY_TRIGGER[match.group()])
+        pos = match.start() + 1
     spans: list[tuple[int, int, str]] = []
     patterns = secret_patterns()
     for kind in sorted(kinds):
