@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import pyarrow as pa
 
-from dagster_project.lib.text import INVISIBLE, char_class, fold, to_fullwidth
+from dagster_project.lib.text import INVISIBLE, fold, holds_any, to_fullwidth
 
 _KEY_WORD = r"(?:api[_-]?key|access[_-]?key|secret|token|passw(?:or)?d|auth|密钥|秘钥|令牌)"
 # A credential value after a label and `:`/`=`/是/为: 8+ printable ASCII characters without quotes,
@@ -58,7 +58,7 @@ _PATTERNS = {
 # one pass finds them, and only the patterns they name are run.
 _TRIGGERS = {
     "openai_key": ["sk-"],
-    "stripe_key": ["sk_", "rk_", "whsec_"],
+    "stripe_key": ["sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_"],
     "jwt": ["eyj"],
     "bearer_token": ["bearer"],
     "api_key_assignment": ["api", "secret", "access", "auth"],
@@ -86,11 +86,11 @@ _TRIGGER = re.compile("|".join(re.escape(w) for w in sorted(_KINDS_BY_TRIGGER, k
 # character that key shapes use (full-width punctuation such as ，：？ is common in Chinese prose
 # and never needs folding here: the patterns accept `：` as well as `:`).
 _KEY_CHARS = string.ascii_letters + string.digits + "-_./@=+~"
-_FOLD_NEEDED = re.compile(char_class(INVISIBLE + to_fullwidth(_KEY_CHARS)))
+_fold_needed = holds_any(INVISIBLE + to_fullwidth(_KEY_CHARS))
 
 
 def _scan_text(text: str) -> str:
-    return fold(text) if _FOLD_NEEDED.search(text) else text
+    return text if text.isascii() or not _fold_needed(text) else fold(text)
 
 
 @lru_cache(maxsize=1)
@@ -99,17 +99,31 @@ def secret_patterns() -> dict[str, re.Pattern[str]]:
     return {name: re.compile(pattern) for name, pattern in _PATTERNS.items()}
 
 
+def _kinds(lower: str) -> set[str]:
+    """The patterns whose trigger words appear in `lower` (overlapping words included)."""
+    kinds: set[str] = set()
+    pos = 0
+    while match := _TRIGGER.search(lower, pos):
+        kinds.update(_KINDS_BY_TRIGGER[match.group()])
+        pos = match.start() + 1
+    return kinds
+
+
+def may_hold_secret(text: str, values: Iterable[str] = ()) -> bool:
+    """False when `text` surely holds no secret: no pattern's trigger word and none of `values` is in
+    it (folded). One cheap pass; True means "scan it"."""
+    if not text:
+        return False
+    folded = _scan_text(text)
+    return _TRIGGER.search(folded.lower()) is not None or any(v and (v in text or v in folded) for v in values)
+
+
 def secret_hits(text: str) -> list[tuple[str, str]]:
     """`(kind, secret)` for each secret-looking substring of `fold(text)`, in order of appearance."""
     if not text:
         return []
     folded = _scan_text(text)
-    lower = folded.lower()
-    kinds: set[str] = set()
-    pos = 0
-    while match := _TRIGGER.search(lower, pos):  # from each match's start + 1: overlapping words count
-        kinds.update(_KINDS_BY_TRIGGER[match.group()])
-        pos = match.start() + 1
+    kinds = _kinds(folded.lower())
     spans: list[tuple[int, int, str]] = []
     patterns = secret_patterns()
     for kind in sorted(kinds):
@@ -137,7 +151,7 @@ def holds_value(text: str, values: Iterable[str]) -> bool:
         return False
     if any(v in text for v in values):
         return True
-    folded = fold(text)
+    folded = _scan_text(text)
     return folded is not text and any(v in folded for v in values)
 
 

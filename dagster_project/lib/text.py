@@ -8,6 +8,7 @@ judging and the secret scan all fold text the same way.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 # Full-width ASCII (U+FF01..U+FF5E) -> U+0021..U+007E, and the ideographic space -> a space.
 FULLWIDTH = "".join(chr(cp) for cp in range(0xFF01, 0xFF5F)) + "\u3000"
@@ -56,8 +57,24 @@ def char_class(chars: str, fmt=lambda cp: f"\\U{cp:08x}") -> str:
     return "[" + "".join(parts) + "]"
 
 
+_ASTRAL_RE = re.compile("[\U00010000-\U0010ffff]")
+
+
+def holds_any(chars: str) -> Callable[[str], bool]:
+    """A fast test for "does the text hold one of `chars`": a character class with astral ranges is
+    slow to scan, so astral characters are only looked for in texts that have some."""
+    bmp = re.compile(char_class("".join(c for c in chars if ord(c) < 0x10000)))
+    astral_chars = "".join(c for c in chars if ord(c) >= 0x10000)
+    if not astral_chars:
+        return lambda text: bmp.search(text) is not None
+    astral = re.compile(char_class(astral_chars))
+    return lambda text: (bmp.search(text) is not None
+                         or (_ASTRAL_RE.search(text) is not None and astral.search(text) is not None))
+
+
 _INVISIBLE_RE = re.compile(char_class(INVISIBLE) + "+")
-_FOLD_NEEDED_RE = re.compile(char_class(INVISIBLE + FULLWIDTH))
+_INVISIBLE_SET = frozenset(INVISIBLE)
+_fold_needed = holds_any(INVISIBLE + FULLWIDTH)
 # C0 and C1 control characters and DEL, except tab, line feed and carriage return; lone surrogates
 # (from a JSON "\ud800" escape) cannot be stored as UTF-8 at all.
 _CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -80,14 +97,17 @@ def strip_invisible(text: str) -> str:
 
 def fold(text: str) -> str:
     """`strip_invisible(to_halfwidth(text))`, skipping the work when neither changes anything."""
-    if text.isascii() or not _FOLD_NEEDED_RE.search(text):
+    if text.isascii() or not _fold_needed(text):
         return text
     return strip_invisible(to_halfwidth(text))
 
 
 def is_blank(text: str) -> bool:
     """True when nothing visible is left: only whitespace and INVISIBLE characters."""
-    return not strip_invisible(text).strip()
+    rest = text.lstrip()
+    if rest and rest[0] not in _INVISIBLE_SET:  # the common case, without a pass over the text
+        return False
+    return not strip_invisible(rest).strip()
 
 
 def first_control(text: str) -> tuple[int, str] | None:

@@ -29,7 +29,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from dagster_project.lib.secrets import holds_value, redact_text, secret_hits
+from dagster_project.lib.secrets import holds_value, may_hold_secret, redact_text, secret_hits
 from dagster_project.lib.sources.manifest import NO_GOLD, Rule, SourceFile, SourceManifest
 from dagster_project.lib.sources.readers import FileUnreadable, read_records
 from dagster_project.lib.text import first_control, is_blank
@@ -204,11 +204,16 @@ def _leaves(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
         yield path, value
 
 
-def _check_secrets(record: dict, values: Sequence[str]) -> None:
-    """Reject a record holding a secret anywhere (it is stored, and its question and gold are sent)."""
+def _check_secrets(record: dict, native: str, values: Sequence[str]) -> None:
+    """Reject a record holding a secret anywhere (it is stored, and its question and gold are sent).
+
+    `native` (the record as JSON) clears most records in one pass; the others are scanned field by
+    field, each as `path: text`, so JSON escapes cannot hide a key and the field is named."""
+    if not may_hold_secret(native, values):
+        return
     lines = [f"{path}: {text}" for path, text in _leaves(record)]
     text = "\n".join(lines)
-    if not secret_hits(text) and not holds_value(text, values):
+    if not secret_hits(text) and not (values and holds_value(text, values)):
         return
     for line in lines:
         path = line.split(": ", 1)[0]
@@ -254,6 +259,14 @@ def display_path(path: Path, root: Path) -> str:
         return str(path.resolve().relative_to(root.resolve()))
     except ValueError:
         return str(path)
+
+
+def _storable_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")  # faster than a regex search for lone surrogates
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _storable(text: str) -> str:
@@ -339,17 +352,17 @@ def _prompt_row(manifest: SourceManifest, spec: SourceFile, record: dict, native
                 now: datetime, max_chars: int | None, values: Sequence[str],
                 seen: dict[tuple[str, str], str], occurrences: dict[tuple[str, str], int]) -> dict:
     """One `raw_prompts` row, or _Reject."""
-    if _SURROGATE.search(native):
+    if not _storable_utf8(native):
         bad = next((p for p, t in _leaves(record) if _SURROGATE.search(t)), "")
         raise _Reject(bad, f"invalid text: a lone surrogate in field `{bad}` (an escaped \\ud800-\\udfff "
                            "without its pair)")
-    _check_secrets(record, values)
+    _check_secrets(record, native, values)
     hit = next((r for r in spec.rules if _rule_hit(record, r)), None)
     if hit:
         raise _Reject(hit.field, f"rule: {hit.reason}")
     question = build_question(record, spec.question)
-    if not isinstance(spec.question, str) or "{" in spec.question:
-        _check_secrets({"question": question}, values)  # a secret split across joined fields
+    if isinstance(spec.question, str) and "{" in spec.question:
+        _check_secrets({"question": question}, question, values)  # a secret split across template fields
     _check_question(question, max_chars)
     native_id = _native_id(record, spec.native_id) if spec.native_id else None
     gold = _gold(record, spec.gold)
