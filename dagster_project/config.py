@@ -57,6 +57,8 @@ class SourcesSettings(Section):
     math_suffix: str = Field("请一步步推理，并把最终答案放到 \\boxed{}。",
                              description="appended to the request (never to the stored input) where the seed says so")
     selection_seed: int = Field(20250219, description="seeds the deterministic choice when a category is over quota")
+    max_question_chars: int = Field(20000, ge=1, le=1_000_000,
+                                    description="longer questions are quarantined at ingestion, never sent")
 
 
 class GenerationSettings(EndpointConfig):

@@ -72,6 +72,7 @@ def _broken_manifest(tmp_path: Path) -> Path:
     manifest.write_text(f"""
 key = "educhat-math"
 repo = "EduChat-Math"
+license = "bsd-3-clause"
 [[files]]
 path = "{data}"
 format = "jsonl"
@@ -90,8 +91,9 @@ def test_bad_rows_are_quarantined_with_file_line_and_reason(tmp_path):
     result = load_source(manifest, ASSETS, REPO_ROOT)
     assert [r["native_id"] for r in result.prompts.to_pylist()] == ["1"]
     rejected = {r["source_line"]: r["reason"] for r in result.rejected.to_pylist()}
-    assert rejected[2].startswith("malformed: malformed JSON")
-    assert rejected[3].startswith("encoding: not valid utf-8")
+    assert result.counts[0].records == 8 and result.counts[0].loaded == 1 and result.counts[0].rejected == 7
+    assert rejected[2].startswith("malformed: JSON: Unterminated string")
+    assert rejected[3].startswith("encoding: not valid utf-8: byte 0xb1 at column 26")
     assert rejected[4] == "missing field: `question`"
     assert rejected[5].startswith("empty question")
     assert rejected[6].startswith("duplicate: native id '1' already used at") and "broken.jsonl:1" in rejected[6]
@@ -103,18 +105,19 @@ def test_bad_rows_are_quarantined_with_file_line_and_reason(tmp_path):
 
 def test_missing_source_file_names_the_path_and_manifest(tmp_path):
     path = tmp_path / "m.toml"
-    path.write_text('key = "x"\nrepo = "X"\n[[files]]\npath = "nowhere/rows.jsonl"\nformat = "jsonl"\n'
-                    'repo_name = "X"\ncategory = "Math"\nquestion = "q"\n')
+    path.write_text('key = "x"\nrepo = "X"\nlicense = "mit"\n[[files]]\npath = "nowhere/rows.jsonl"\n'
+                    'format = "jsonl"\nrepo_name = "X"\ncategory = "Math"\nquestion = "q"\n')
     with pytest.raises(SourceFileMissing) as exc:
         load_source(parse_manifest(path), ASSETS, REPO_ROOT)
     assert "nowhere/rows.jsonl" in str(exc.value) and str(path) in str(exc.value)
+    assert "\n" not in str(exc.value)
 
 
 def test_manifest_errors_name_the_file_and_field(tmp_path):
     path = tmp_path / "bad.toml"
-    path.write_text('key = "x"\nrepo = "X"\n[[files]]\npath = "a"\nformat = "xml"\nrepo_name = "X"\n'
-                    'category = "Math"\nquestion = "q"\n')
-    with pytest.raises(ManifestError, match=r"bad.toml: files\[0\]: format 'xml'"):
+    path.write_text('key = "x"\nrepo = "X"\nlicense = "mit"\n[[files]]\npath = "a"\nformat = "xml"\n'
+                    'repo_name = "X"\ncategory = "Math"\nquestion = "q"\n')
+    with pytest.raises(ManifestError, match=r"bad.toml: files\[0\].format: 'xml' is not a valid format"):
         parse_manifest(path)
 
 

@@ -12,7 +12,8 @@ categories as (
 cleaned as (
     select
         *,
-        -- invisible characters (zero-width space/joiners, BOM, soft hyphen, word joiner) removed
+        -- invisible characters removed (lib/text.py INVISIBLE: format characters, zero-width
+        -- space/joiners, BOM, bidi marks, Hangul fillers, braille blank, variation selectors)
         strip_invisible(question) as question_visible
     from source
 ),
