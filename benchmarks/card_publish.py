@@ -67,7 +67,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=110_000)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    refs = source_refs(load_manifests(ROOT / "assets" / "sources").values())
+    refs = source_refs(load_manifests(ROOT / "assets" / "sources").manifests.values())
     table = synthetic(args.rows, args.seed, refs)
     stats = table.select([c for c in card_module.STATS_COLUMNS if c in table.column_names])
     cats = card_module.categories(stats, category_by_repo(refs))

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.lib.sources.loader import SourceFileMissing, load_source
+from dagster_project.lib.sources.loader import SourceFileError, load_source
 from dagster_project.lib.sources.manifest import (
     CATEGORIES,
     ManifestError,
@@ -107,7 +107,7 @@ def test_missing_source_file_names_the_path_and_manifest(tmp_path):
     path = tmp_path / "m.toml"
     path.write_text('key = "x"\nrepo = "X"\nlicense = "mit"\n[[files]]\npath = "nowhere/rows.jsonl"\n'
                     'format = "jsonl"\nrepo_name = "X"\ncategory = "Math"\nquestion = "q"\n')
-    with pytest.raises(SourceFileMissing) as exc:
+    with pytest.raises(SourceFileError) as exc:
         load_source(parse_manifest(path), ASSETS, REPO_ROOT)
     assert "nowhere/rows.jsonl" in str(exc.value) and str(path) in str(exc.value)
     assert "\n" not in str(exc.value)

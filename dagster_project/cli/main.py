@@ -22,12 +22,13 @@ def _dagster_home() -> Path:
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
+    from dagster_project.common.contracts import ContractError
     from dagster_project.lib.llm.types import ConfigError
     from dagster_project.lib.preflight import PreflightError
-    from dagster_project.lib.sources.loader import SourceFileMissing
+    from dagster_project.lib.sources.loader import SourceFileError
     from dagster_project.lib.sources.manifest import ManifestError
     from dagster_project.sql_models import SqlModelError
-    return (SettingsError, ConfigError, PreflightError, ManifestError, SourceFileMissing, SqlModelError)
+    return (SettingsError, ConfigError, PreflightError, ManifestError, SourceFileError, SqlModelError, ContractError)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -97,11 +97,13 @@ def selected_assets(stages: list[str] | None):
 
 def run_pipeline(args: argparse.Namespace, *, simulated: bool) -> int:
     from dagster_project.lib.preflight import check_endpoint
-    from dagster_project.partitions import manifest_for
+    from dagster_project.partitions import manifest_errors, manifest_for
 
     assets, stages = selected_assets(args.stage)
     for source in args.source or []:
-        manifest_for(source)  # an unknown key is one line before anything starts
+        manifest_for(source)  # an unknown or broken source is one line before anything starts
+    for line in manifest_errors():
+        print(f"distill: source manifest not loaded (its source is left out): {line}", file=sys.stderr)
     if not simulated and (not stages or stages & LLM_JOBS):
         for endpoint in (config().generation, config().judge):
             check_endpoint(endpoint)
@@ -156,7 +158,8 @@ def _one_line(error) -> str:
     """The innermost user-facing message of a serialized error (a Failure's description first)."""
     while error.cause is not None and error.cls_name != "Failure":
         error = error.cause
-    return error.message.strip().splitlines()[-1] if error.message.strip() else error.cls_name or "error"
+    text = error.message.strip().splitlines()[-1] if error.message.strip() else error.cls_name or "error"
+    return text.removeprefix("dagster._core.definitions.events.Failure: ")
 
 
 def summary(simulated: bool) -> None:
@@ -184,7 +187,7 @@ def summary(simulated: bool) -> None:
     latest = read_latest(config().exports_dir)
     if latest:
         path = config().exports_dir / latest
-        print(f"Export {latest}: {path}")
+        print(f"Latest export {latest}: {path}")
         print(f"Dataset card:  {path / 'README.md'}")
     if simulated:
         print(SIMULATED_BANNER)

@@ -1,11 +1,9 @@
 """Asset checks on the final SFT rows. Blocking: a failed check stops the export in that run."""
 
-import os
-
 import dagster as dg
 
 from dagster_project.config import config
-from dagster_project.lib.secrets import find_secrets
+from dagster_project.lib.secrets import find_secrets, holds_value
 from dagster_project.resources import WarehouseResource
 
 TARGET = dg.AssetKey("sft_balanced")
@@ -86,20 +84,20 @@ def category_mix(warehouse: WarehouseResource) -> dg.AssetCheckResult:
                    shortfalls=dg.MetadataValue.json(dict(shortfalls)))
 
 
-@_check("no_secrets", "No API key or secret-looking string in any text that will be exported.")
+@_check("no_secrets", "No API key or secret-looking string (full-width or zero-width disguises included) in any "
+                      "text that will be exported.")
 def no_secrets(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    keys = [os.environ[v] for v in (config().generation.api_key_env, config().judge.api_key_env)
-            if v and os.environ.get(v)]
+    from dagster_project.ingest.assets import configured_secret_values
+
+    keys = configured_secret_values()
     hits = []
     with warehouse.get_connection(purpose="check no_secrets") as con:
         con.execute("SELECT completion_id, question_text, reasoning, content, repo_name FROM sft_balanced")
         while rows := con.fetchmany(SCAN_BATCH_ROWS):  # the texts are long: never hold all of them
             for completion_id, *texts in rows:
-                for text in texts:
-                    found = find_secrets(text or "") + [k for k in keys if k in (text or "")]
-                    if found:
-                        hits.append(f"{completion_id}: {len(found)} secret-looking string(s)")
-                        break
+                found = sum(len(find_secrets(text or "")) + holds_value(text or "", keys) for text in texts)
+                if found:
+                    hits.append(f"{completion_id}: {found} secret-looking string(s)")
     return _result(hits, "rows with secret-looking strings")
 
 

@@ -7,7 +7,7 @@ from collections import Counter
 
 import dagster as dg
 
-from dagster_project.common.metadata import table_metadata
+from dagster_project.common.metadata import table_result
 from dagster_project.config import config
 from dagster_project.lib.sources.loader import SourceFileError, load_source
 from dagster_project.lib.warehouse import describe_table, replace_partition
@@ -19,7 +19,7 @@ def seed_specs() -> list[dg.AssetSpec]:
     return [
         dg.AssetSpec(
             key=f"seed_{path.stem}",
-            group_name="sources",
+            group_name="ingest",
             kinds={"duckdb", "csv"},
             description=f"Seed table loaded from `assets/seeds/{path.name}`.",
             code_version=hashlib.sha256(path.read_bytes()).hexdigest()[:12],
@@ -37,7 +37,8 @@ def seeds(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         with warehouse.get_connection(purpose=name) as con:
             con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM read_csv(?, header = true)', [str(path)])
             info = describe_table(con, name)
-        yield dg.MaterializeResult(asset_key=key, metadata=table_metadata(name, info))
+        result = table_result(name, info)
+        yield dg.MaterializeResult(asset_key=key, metadata=result.metadata, data_version=result.data_version)
 
 
 SOURCE_MANIFESTS_CHECK = "source_manifests"
@@ -69,8 +70,7 @@ def manifest_check_result() -> dg.AssetCheckResult:
 
 @dg.asset(
     partitions_def=source_partitions,
-    pool=DUCKDB_POOL,
-    group_name="sources",
+    group_name="ingest",
     kinds={"duckdb", "python"},
     owners=["team:data"],
     check_specs=[dg.AssetCheckSpec(
@@ -110,8 +110,7 @@ def raw_prompts(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
             raise
         info = describe_table(con, "raw_prompts", "source_key = ?", [manifest.key])
     context.log.info(f"{manifest.repo}: {result.prompts.num_rows} prompts, {result.rejected.num_rows} rejected")
-    yield dg.MaterializeResult(metadata={
-        **table_metadata("raw_prompts", info, partitioned=True),
+    yield table_result("raw_prompts", info, partitioned=True, **{
         "repo": manifest.repo,
         "origin": manifest.origin,
         "files": dg.MetadataValue.md("| file | records | loaded | rejected |\n|---|---:|---:|---:|\n" + "\n".join(

@@ -41,6 +41,14 @@ INVISIBLE = _chars(
 )
 
 
+# What is removed from the text actually sent to R1: zero-width space/non-joiner/joiner, word
+# joiner, BOM, soft hyphen. Deliberately narrower than INVISIBLE and frozen, because the sent text
+# is part of every request hash: widening it would strand answers already journaled (and paid for)
+# for every prompt holding, say, an emoji variation selector. A prompt that is blank by INVISIBLE
+# is quarantined at ingestion, so it is never sent whatever this set holds.
+SENT_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
+
+
 def _ranges(chars: str) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     for cp in sorted(map(ord, chars)):
@@ -122,10 +130,12 @@ def _sql_string(value: str) -> str:
 
 
 def sql_macros() -> list[str]:
-    """`fold_width(s)` and `strip_invisible(s)` as DuckDB temporary macros (for tables, not views:
-    a view that calls a temporary macro cannot be read by another connection)."""
-    invisible = char_class(INVISIBLE, fmt=lambda cp: f"\\x{{{cp:04X}}}")
+    """`fold_width(s)`, `strip_invisible(s)` and `strip_sent_invisible(s)` as DuckDB temporary macros
+    (for tables, not views: a view that calls a temporary macro cannot be read by another connection)."""
+    fmt = lambda cp: f"\\x{{{cp:04X}}}"  # noqa: E731
+    invisible, sent = char_class(INVISIBLE, fmt=fmt), char_class(SENT_INVISIBLE, fmt=fmt)
     return [
         f"CREATE OR REPLACE TEMP MACRO fold_width(s) AS translate(s, {_sql_string(FULLWIDTH)}, {_sql_string(HALFWIDTH)})",
         f"CREATE OR REPLACE TEMP MACRO strip_invisible(s) AS regexp_replace(s, {_sql_string(invisible)}, '', 'g')",
+        f"CREATE OR REPLACE TEMP MACRO strip_sent_invisible(s) AS regexp_replace(s, {_sql_string(sent)}, '', 'g')",
     ]

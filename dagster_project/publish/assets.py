@@ -125,16 +125,17 @@ def unpassed_checks(instance: dg.DagsterInstance, defs_checks) -> list[str]:
     failed, out = [], []
     for key in sorted(keys, key=lambda k: k.to_user_string()):
         record = latest.get(key)
-        records = instance.fetch_materializations(key.asset_key, limit=1).records
-        materialization = records[0] if records else None
-        if record is None or record.status != AssetCheckExecutionRecordStatus.SUCCEEDED:
-            out.append(f"{key.name} ({'never ran' if record is None else record.status.value.lower()})")
+        if record is None or record.status not in (AssetCheckExecutionRecordStatus.SUCCEEDED,
+                                                   AssetCheckExecutionRecordStatus.FAILED):
+            out.append(f"{key.name} ({'never ran' if record is None else 'did not run: ' + record.status.value.lower()})")
             continue
         evaluation = record.event.dagster_event.event_specific_data if record.event else None
-        target = getattr(evaluation, "target_materialization_data", None)
         if evaluation is None or not evaluation.passed:
             failed.append(f"{key.name} (failed: {getattr(evaluation, 'description', '') or 'see the check'})")
-        elif target is not None and materialization is not None and target.storage_id != materialization.storage_id:
+            continue
+        target = getattr(evaluation, "target_materialization_data", None)
+        records = instance.fetch_materializations(key.asset_key, limit=1).records
+        if target is not None and records and target.storage_id != records[0].storage_id:
             out.append(f"{key.name} (not run on the current {key.asset_key.to_user_string()})")
     return failed + out  # what failed first, then what did not run
 

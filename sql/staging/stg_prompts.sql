@@ -12,18 +12,18 @@ categories as (
 cleaned as (
     select
         *,
-        -- invisible characters removed (lib/text.py INVISIBLE: format characters, zero-width
-        -- space/joiners, BOM, bidi marks, Hangul fillers, braille blank, variation selectors)
-        strip_invisible(question) as question_visible
+        -- what is sent: zero-width characters and the BOM removed (lib/text.py SENT_INVISIBLE, frozen:
+        -- the sent text is part of every request hash)
+        strip_sent_invisible(question) as question_visible
     from source
 ),
 
 normalized as (
     select
         *,
-        -- full-width ASCII and the ideographic space folded to half-width (lib/text.py),
-        -- whitespace runs removed, case folded: used only for matching, never sent
-        lower(regexp_replace(fold_width(question_visible), '\s+', '', 'g')) as question_norm
+        -- for matching only, never sent: every invisible character removed (lib/text.py INVISIBLE),
+        -- full-width ASCII folded to half-width, whitespace runs removed, case folded
+        lower(regexp_replace(fold_width(strip_invisible(question)), '\s+', '', 'g')) as question_norm
     from cleaned
 )
 

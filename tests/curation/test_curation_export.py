@@ -14,7 +14,7 @@ from dagster_project.lib.export.provenance import category_by_repo, source_refs
 from dagster_project.lib.export.writer import read_latest, write_export, write_jsonl
 from dagster_project.lib.sources.manifest import load_manifests
 
-SOURCES = source_refs(load_manifests(ROOT / "assets" / "sources").values())
+SOURCES = source_refs(load_manifests(ROOT / "assets" / "sources").manifests.values())
 
 MESSAGE_TYPE = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 

@@ -10,7 +10,7 @@ from dagster_project.lib.export.writer import write_export
 from dagster_project.lib.sources.manifest import load_manifests
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = source_refs(load_manifests(ROOT / "assets" / "sources").values())
+SOURCES = source_refs(load_manifests(ROOT / "assets" / "sources").manifests.values())
 TOKEN = "hf_TESTtokenNEVERlogged0123456789abcdef"
 
 

@@ -67,7 +67,7 @@ def test_one_non_commercial_source_makes_the_card_non_commercial(tmp_path):
     write_manifest(manifests, "alpha", "org/alpha", "mit", "alpha/all", "Math")
     write_manifest(manifests, "beta", "org/beta", "cc-by-nc-4.0", "beta/all", "General", "research use only")
     write_manifest(manifests, "gamma", "org/gamma", "apache-2.0", "gamma/all", "STEM")
-    refs = source_refs(load_manifests(manifests).values())
+    refs = source_refs(load_manifests(manifests).manifests.values())
     repos = ["alpha/all", "beta/all", "gamma/all"] * 10
     result = make_export(tmp_path / "out", "v1", simulated=False, sources=[*refs, REFERENCE], repo_names=repos)
     card = DatasetCard.load(result.path / "README.md")

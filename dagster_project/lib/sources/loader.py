@@ -71,7 +71,6 @@ class SourceFileError(ValueError):
     """A source file is missing, empty or unreadable; the message is one line naming it and its manifest."""
 
 
-SourceFileMissing = SourceFileError  # the name callers catch
 
 
 class _Reject(Exception):
