@@ -40,16 +40,19 @@ _STRONG = (
     r"|(?:最终|最后)(?:的)?(?:结果|结论)\s*(?:应该|应)?\s*(?:是|为)\s*[:：]?"
     r"|(?:最终|最后)?(?:的)?答案\s*(?:\*\*)?\s*[:：]"
     r"|【答案】\s*[:：]?"
+    r"|(?:最终|最后)?(?:的)?(?:判断|结论)\s*(?:\*\*)?\s*[:：]"
     r"|正确(?:的)?(?:答案|选项)\s*(?:应该|应)?\s*(?:是|为)?\s*[:：]?"
     r"|(?i:final\s+answer\s*(?:is)?\s*[:：]?|(?<![a-z])answer\s*(?:is)?\s*[:：])"
 )
 # 故选C / 应选 B / 所以选择(D): only when an option letter follows.
-_CHOICE = r"(?:故|所以|因此|则|应|即|本题)\s*(?:应)?\s*选(?:择)?\s*[:：]?(?=\s*(?:\*\*)?\s*[(\[（【]?\s*[A-Ja-j](?![A-Za-z]))"
+_CHOICE = r"(?:(?:故|所以|因此|则|应|即|本题)\s*(?:应)?|答案\s*(?:应)?)\s*选(?:择)?\s*[:：]?(?=\s*(?:\*\*)?\s*[(\[（【]?\s*[A-Ja-j](?![A-Za-z]))"
 _REPLY = r"(?:^|\n)\s*(?:\*\*)?答\s*(?:\*\*)?\s*[:：]"
 _PHRASE = re.compile(rf"(?P<strong>{_STRONG})|(?P<choice>{_CHOICE})|(?P<reply>{_REPLY})")
 # where a phrase's value ends: a full stop, a new line, a semicolon, or a comma before words
 _VALUE_END = re.compile(r"[。\n;；!！?？]|[,，](?=\s*(?![或和及与且])[\u4e00-\u9fff])|(?<![\d\s])\.(?=\s|$)")
 _NUMBER_TOKEN = re.compile(r"-?\d+(?:\.\d+)?(?:/\d+)?%?")
+# the answer is taken back after it is given: "不对，重新计算…", "我算错了"
+_CORRECTION = re.compile(r"不对[，,。！!]|错了|算错|有误|更正|修正|纠正|重新计算|重新算|应改为")
 _CONCLUDING = re.compile(rf"{_STRONG}|所以|因此|故|即|综上|最终|总共|一共|合计|得到|算得|可得|于是|then|so", re.I)
 
 
@@ -130,10 +133,18 @@ def find_final_answer(answer: str) -> Extracted:
     """The final answer of an answer part (the text after ``</think>``), see the module docstring."""
     boxes = list(iter_boxed(answer))
     if boxes:
-        return _from_boxes(answer, boxes)
+        found = _from_boxes(answer, boxes)
+        if found.source != "ambiguous" and _CORRECTION.search(answer[boxes[-1][1] + 1 :]):
+            return Extracted("ambiguous", found.texts, found.boxes, "the answer is taken back after the last box")
+        return found
     phrase = _last_phrase(answer)
     if phrase is not None:
-        value = _phrase_value(answer, phrase)
+        value, rest = _phrase_value(answer, phrase), answer[phrase.end():]
+        if value and (re.match(r"\s*[?？]", rest[rest.find(value) + len(value):] if value in rest else "")
+                      or re.search(r"[吗呢]", value)):
+            return Extracted("ambiguous", (value,), why="the final-answer phrase is a question")
+        if value and _CORRECTION.search(rest[rest.find(value) + len(value):] if value in rest else rest):
+            return Extracted("ambiguous", (value,), why="the answer is taken back after it is given")
         if value:
             return Extracted("phrase", (value,))
         return Extracted("none", why="a final-answer phrase with no value after it")

@@ -31,7 +31,7 @@ _TRUE_WORDS = {"对", "正确", "√", "✓", "✔", "\\checkmark", "\\surd", "�
 _FALSE_WORDS = {"错", "错误", "×", "✗", "✘", "\\times", "否", "假", "F", "FALSE", "NO", "N", "不正确", "不对"}
 # "该说法错误", "这个命题是正确的": the judgement word with a subject around it.
 _TRUTH_FRAME = re.compile(
-    r"^(?:该|这个|这一|此|原|题干(?:的)?|题目(?:的)?)?(?:说法|命题|观点|判断|结论|表述|论断)?(?:是)?"
+    r"^(?:判断|结论)?\s*(?:为|是)?\s*:?\s*(?:该|这个|这一|此|原|题干(?:的)?|题目(?:的)?)?(?:说法|命题|观点|判断|结论|表述|论断)?(?:是)?"
     r"(?P<word>.+?)(?:的)?$"
 )
 
@@ -61,9 +61,11 @@ _DURATION = re.compile(r"^(?:\d+(?:\.\d+)?\s*(?:个小时|小时|分钟|秒钟|�
 _TEXT_GROUP = r"\\(?:text|mathrm|mbox|textrm)\s*\{[^{}]*\}"
 # a value followed by its unit: CJK words (米, 千米/小时), or \text{...}/\mathrm{...} groups
 _VALUE_UNIT = re.compile(
-    rf"^(?P<value>[^{CJK}]*?[\d}}).%])\s*(?P<unit>(?:\s*{_TEXT_GROUP})+|[{CJK}℃]+(?:\s*/\s*[{CJK}]+)?(?:\s*{_TEXT_GROUP})*)$"
+    rf"^(?P<value>[^{CJK}]*?[\d}}).%])\s*(?P<unit>(?:\s*{_TEXT_GROUP})+|\(?[{CJK}℃]+(?:\s*/\s*[{CJK}]+)?\)?(?:\s*{_TEXT_GROUP})*)$"
 )
 _TEXT_VALUE_UNIT = re.compile(rf"^\\(?:text|mathrm|mbox)\s*\{{\s*(?P<value>{_NUMBER})\s*(?P<unit>[{CJK}a-zA-Z/ ]+)\}}$")
+# words that make the text after a number a sentence, not a unit ("42 吗", "3 或 4", "5 是")
+_NOT_UNIT = re.compile(r"[吗呢吧啊呀了的是不或和与及且就都也还再又但而则即所故这那此其它他她我你您们有没无为在把被对错]")
 _RELATION = re.compile(r"[<>]|\\(?:neq|ne|leq|le|geq|ge|lt|gt)(?![a-zA-Z])|≠|≤|≥")
 _CONDITION = re.compile(r"^(?P<body>.*[^\s(])\s*\((?P<cond>[^()]*)\)$")
 _LABELLED = re.compile(r"^\s*(?P<label>[A-Za-z](?:_\{?[A-Za-z0-9]+\}?)?(?:\([A-Za-z0-9]\))?)\s*=\s*(?P<rest>[^=]+)$")
@@ -73,6 +75,7 @@ _SYMBOLS = str.maketrans({
     "≠": "\\ne ", "∞": "\\infty ", "π": "\\pi ", "²": "^2", "³": "^3", "°": "^{\\circ}", "∪": "\\cup ",
     "∩": "\\cap ", "∈": "\\in ", "【": "[", "】": "]", "〔": "(", "〕": ")", "“": "", "”": "",
 })
+_SQRT = re.compile(r"√\s*(\{[^{}]*\}|\d+(?:\.\d+)?|[A-Za-z])")  # √2, 2√3 -> \sqrt{2}, 2\sqrt{3}
 _SEPARATOR_WORDS = re.compile(r"\\(?:text|mathrm|mbox)\s*\{\s*(或|和|及|与|且|or|and)\s*\}|\\q?quad")
 
 
@@ -229,6 +232,7 @@ def read_math(text: str, *, expect_parts: int | None = None) -> Reading:
         rules.append("thousands")
     t = strip_markup(t)
     t = _SEPARATOR_WORDS.sub(lambda m: f" {m.group(1) or ','} ", t)
+    t = _SQRT.sub(lambda m: "\\sqrt{" + m.group(1).strip("{}") + "}", t).replace("×", "\\times ")
     if not t:
         return unreadable("empty")
     m = _THOUSANDS.match(t)
@@ -329,7 +333,7 @@ def read_part(piece: str, rules: list[str]) -> Part | str:
         return Part(_fraction_latex(full), alt=m.group("num"), unit=unit, condition=condition)
     unit = None
     m = _TEXT_VALUE_UNIT.match(t) or _VALUE_UNIT.match(t)
-    if m and not re.search(rf"[{CJK}]", m.group("value")) and not _is_separator_unit(m.group("unit")):
+    if m and not re.search(rf"[{CJK}]", m.group("value")) and not _NOT_UNIT.search(m.group("unit")):
         t, unit = m.group("value").strip(), _unit_text(m.group("unit"))
         rules.append("unit")
     if re.search(rf"[{CJK}]", t):
@@ -347,13 +351,9 @@ def read_part(piece: str, rules: list[str]) -> Part | str:
     return Part(t, unit=unit, condition=condition, seconds=seconds, time_units=time_units, label=label)
 
 
-def _is_separator_unit(unit: str) -> bool:
-    return bool(re.fullmatch(r"\s*(?:或|和|及|与|且)\s*", unit))
-
-
 def _unit_text(unit: str) -> str:
     inner = re.sub(r"\\(?:text|mathrm|mbox|textrm)\s*\{([^{}]*)\}", r"\1", unit)
-    return re.sub(r"\s+", "", inner)
+    return re.sub(r"\s+", "", inner).strip("()")
 
 
 def _fraction_latex(value: Fraction) -> str:
