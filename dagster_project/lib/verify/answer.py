@@ -11,9 +11,10 @@ thinks. In that answer part, `find_final_answer` takes, in this order:
    of its sentence (source ``phrase``);
 3. otherwise the whole answer part when it is only a short value, not a sentence (source ``whole``).
 
-It gives up (source ``ambiguous``) when the text contradicts itself: a phrase after the last
-box states another value, or a box introduced as the final answer is not the last box and
-differs from it. Nothing found: source ``none``. Both go to the judge.
+It gives up (source ``ambiguous``) when the text does not commit to one answer: a phrase after
+the last box states another value, a box introduced as the final answer is not the last box and
+differs from it, the answer is taken back after it is given (``不对，重新计算…``), or the final
+phrase is a question (``答案是 42 吗？``). Nothing found: source ``none``. Both go to the judge.
 """
 
 from __future__ import annotations
@@ -139,15 +140,15 @@ def find_final_answer(answer: str) -> Extracted:
         return found
     phrase = _last_phrase(answer)
     if phrase is not None:
-        value, rest = _phrase_value(answer, phrase), answer[phrase.end():]
-        if value and (re.match(r"\s*[?？]", rest[rest.find(value) + len(value):] if value in rest else "")
-                      or re.search(r"[吗呢]", value)):
+        value, end = _phrase_value(answer, phrase)
+        after = answer[end:]
+        if not value:
+            return Extracted("none", why="a final-answer phrase with no value after it")
+        if re.match(r"\s*[?？]", after) or re.search(r"[吗呢]", value):
             return Extracted("ambiguous", (value,), why="the final-answer phrase is a question")
-        if value and _CORRECTION.search(rest[rest.find(value) + len(value):] if value in rest else rest):
+        if _CORRECTION.search(after):
             return Extracted("ambiguous", (value,), why="the answer is taken back after it is given")
-        if value:
-            return Extracted("phrase", (value,))
-        return Extracted("none", why="a final-answer phrase with no value after it")
+        return Extracted("phrase", (value,))
     short = strip_markup(fold(answer)).strip("*#> \n")
     if short and len(short) <= MAX_SHORT_ANSWER and "\n" not in short and len(re.findall(r"[\u4e00-\u9fff]", short)) <= 8:
         return Extracted("whole", (short,))
@@ -168,7 +169,7 @@ def _from_boxes(answer: str, boxes: list[tuple[int, int, str]]) -> Extracted:
     tail = answer[last_end:]
     phrase = _last_phrase(tail)
     if phrase is not None:
-        value = _phrase_value(tail, phrase)
+        value, _ = _phrase_value(tail, phrase)
         if value and not _consistent(value, contents):
             return Extracted("ambiguous", (contents[-1],), n, "a phrase after the last box states another answer")
     # a box introduced as the final answer that is not the last one
@@ -211,26 +212,30 @@ def _last_phrase(text: str) -> re.Match | None:
     return last
 
 
-def _phrase_value(text: str, phrase: re.Match) -> str | None:
-    """The value after a phrase up to the end of its sentence; ``答：`` sentences give their one number."""
-    rest = text[phrase.end():]
-    rest = rest.lstrip(" \t*:：")
+def _phrase_value(text: str, phrase: re.Match) -> tuple[str | None, int]:
+    """The value after a phrase up to the end of its sentence, and where that sentence ends.
+
+    ``答：`` sentences give their one value (`_reply_value`).
+    """
+    start = phrase.end()
+    while start < len(text) and text[start] in " \t*:：":
+        start += 1
+    rest = text[start:]
     if rest.startswith(("$$", "\\[")):
         closer = "$$" if rest.startswith("$$") else "\\]"
-        end = rest.find(closer, 2)
-        value = rest[2:end] if end > 0 else ""
+        close = rest.find(closer, 2)
+        value, end = (rest[2:close], start + close + 2) if close > 0 else ("", len(text))
     else:
-        value = _until_sentence_end(rest)
-    value = value.strip().strip("*").strip()
-    value = re.sub(r"[。．.，,；;:：\s]+$", "", value)
+        end = start + _sentence_end(rest)
+        value = text[start:end]
+    value = re.sub(r"[。．.，,；;:：\s]+$", "", value.strip().strip("*").strip())
     if not value:
-        return None
-    if phrase.group("reply"):
-        return _reply_value(value)
-    return value
+        return None, end
+    return (_reply_value(value) if phrase.group("reply") else value), end
 
 
-def _until_sentence_end(text: str) -> str:
+def _sentence_end(text: str) -> int:
+    """Index of the first sentence end outside $...$ and brackets (len(text) if none)."""
     depth, in_math = 0, False
     for i, ch in enumerate(text):
         if ch == "$":
@@ -242,8 +247,8 @@ def _until_sentence_end(text: str) -> str:
         if in_math or depth:
             continue
         if _VALUE_END.match(text, i):
-            return text[:i]
-    return text
+            return i
+    return len(text)
 
 
 def _reply_value(sentence: str) -> str | None:
