@@ -227,3 +227,33 @@ def test_xverify_chinese_math_and_choice_golds():
             assert status(gold, r1_answer(wrong, i)) == "incorrect", raw
             checked += 1
     assert checked >= 120
+
+
+@pytest.mark.skipif(not XVERIFY.exists(), reason="xVerify test set not available next to the repo")
+def test_xverify_golds_boxed_as_answers_are_never_incorrect():
+    """Every Chinese maths/exam gold, boxed as the answer, is read as equal to itself or routed.
+
+    Covers the multi-part golds with full-width commas (``$16，17$``, ``$a=-1，b=-1$``), 或-lists
+    and Chinese text golds; a partial answer to a multi-part gold is never correct.
+    """
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(XVERIFY, columns=["data_source", "reward_model"]).to_pylist()
+    sources = {"CMATH", "MGSM", "LiveMathBench", "OlympiadBench", "C-Eval", "CMMLU", "GSM8K", "AMC23"}
+    verdicts, multipart = [], 0
+    for row in rows:
+        if row["data_source"] not in sources:
+            continue
+        raw = str(row["reward_model"]["ground_truth"])
+        gold = normalize_gold(raw, "auto")
+        if gold is None:
+            continue
+        body = raw.strip().strip("$").strip()
+        verdicts.append(status(gold, f"<think>x</think>所以最终答案是 \\boxed{{{body}}}。"))
+        if "，" in raw and re.fullmatch(r"\$?[-\d.\s，]+\$?", raw):
+            first = raw.strip("$").split("，")[0]
+            assert status(gold, f"\\boxed{{{first}}}") != "correct", raw
+            multipart += 1
+    assert "incorrect" not in verdicts
+    assert verdicts.count("correct") >= 0.95 * len(verdicts) and len(verdicts) >= 1500
+    assert multipart >= 1

@@ -1,15 +1,17 @@
-"""Turn a source's reference answer into a gold string Math-Verify can parse.
+"""Turn a source's reference answer into a gold string the checker reads (`lib.verify.reading`).
 
 ``normalize_gold(raw, gold_format)`` returns None when there is no usable gold. Formats:
 
 ``number``
     A plain answer such as GSM8K_zh ``answer_only``: ``72``, ``2,125`` (thousands commas
-    stripped), ``-3.5``, ``3/4``, ``25%``, ``35厘米`` (CJK unit stripped). -> ``$72$``.
+    stripped), ``-3.5``, ``3/4``, ``25%``, ``35厘米`` (CJK unit stripped). -> ``$72$``;
+    a magnitude is kept as written (``3万``).
 ``gsm8k_solution``
     A worked solution whose last ``#### n`` line holds the answer -> as ``number``.
 ``boxed_solution``
     A reference solution containing ``\\boxed{}``: the last box is taken (letters ->
-    ``choice_letter``
+    ``choice_letter``, otherwise ``latex``).
+``choice_letter``
     One or more option letters A-J (``C``, ``AC``, ``A、C``, ``(B)``) -> ``$AC$``
     (sorted, de-duplicated; Math-Verify needs the ``$..$`` to parse a bare letter).
 ``cqia_answer_tail``
