@@ -7,6 +7,7 @@ import pytest
 
 from dagster_project import definitions
 from dagster_project.lib.verify.checker import VERIFIER_VERSION
+from dagster_project.partitions import source_partitions
 from dagster_project.scoring.judging import AUDIT_SQL, audit_metadata
 from dagster_project.scoring.verification import SCHEMA
 from tests.helpers import query, resources_for
@@ -91,3 +92,23 @@ def test_the_judge_audit_reports_its_agreement_with_the_verifier():
     assert meta["verifier_audit_agreement_rate"].value == 0.667
     assert "| math_verify | 2 | 1 | 0.500 |" in meta["verifier_audit_by_method"].value
     assert audit_metadata([]) == {"verifier_audit_rows": 0, "verifier_audit_agreements": 0}
+
+
+def test_the_pipeline_run_stores_the_audit_columns_and_figures(pipeline_run):
+    wh = pipeline_run.warehouse
+    undocumented = query(wh, "SELECT count(*) FROM verifications WHERE status IN ('correct', 'incorrect') "
+                             "AND (method IS NULL OR parsed_answer IS NULL OR answer_source IS NULL)")
+    assert undocumented == [(0,)]
+    assert query(wh, "SELECT count(*) FROM verifications WHERE status = 'unextractable' AND error IS NULL") == [(0,)]
+    audited = {}
+    with dg.DagsterInstance.from_config(str(pipeline_run.home)) as instance:
+        for key in source_partitions.get_partition_keys():
+            records = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=dg.AssetKey("judge_scores"), asset_partitions=[key]), limit=1).records
+            if records:
+                metadata = records[0].asset_materialization.metadata
+                audited[key] = (metadata["verifier_audit_rows"].value, metadata["verifier_audit_agreements"].value)
+    assert audited
+    for key, (rows, agreements) in audited.items():
+        expected = query(wh, AUDIT_SQL, [key])
+        assert rows == sum(n for _, n, _ in expected) and agreements == sum(a for _, _, a in expected), key
