@@ -75,7 +75,7 @@ def test_one_box_per_part_in_the_last_paragraph():
     answer = "甲环行一周需要 \\boxed{20} 分钟，乙需要 \\boxed{30} 分钟。"
     assert find_final_answer(answer).siblings == ("20",)
     result = verdict("$20, 30$", answer)
-    assert (result.status, result.answer_source, result.parsed_answer) == ("correct", "boxes", "20 | 30")
+    assert (result.status, result.answer_source, result.parsed_answer) == ("correct", "boxes", "20 | 30 [分钟]")
     # a concluding word between the boxes ends the run: 30 alone is only part of the gold
     assert status("$20, 30$", "先得 \\boxed{20}，所以最终答案为 \\boxed{30}") == "unextractable"
 
@@ -201,6 +201,10 @@ def test_text_is_unreadable(text):
         ("$1000$", "\\boxed{1\\,000}", "correct"),
         ("$1000$", "\\boxed{1\\,100}", "incorrect"),
         ("3万", "\\boxed{30000}", "correct"),
+        ("$70000$", "他赚了 \\boxed{7} 万美元。", "correct"),  # the magnitude is written after the box
+        ("$70000$", "\\boxed{7\\text{万}\\text{美元}}", "correct"),
+        ("$0.25$", "\\boxed{25}\\%", "correct"),
+        ("$42$", "\\boxed{42} 是正确的", "correct"),
         ("3万", "\\boxed{4万}", "incorrect"),
         # equations with a condition; 或-lists
         ("x²/16+y²/4=1 (y>0)", "\\boxed{x^2=1}", "incorrect"),

@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from dagster_project.lib.verify.reading import NOT_UNIT as _NOT_UNIT
 from dagster_project.lib.verify.reading import fold, strip_markup
 
 THINK_END = "</think>"
@@ -52,6 +53,9 @@ _PHRASE = re.compile(rf"(?P<strong>{_STRONG})|(?P<choice>{_CHOICE})|(?P<reply>{_
 # where a phrase's value ends: a full stop, a new line, a semicolon, or a comma before words
 _VALUE_END = re.compile(r"[。\n;；!！?？]|[,，](?=\s*(?![或和及与且])[\u4e00-\u9fff])|(?<![\d\s])\.(?=\s|$)")
 _NUMBER_TOKEN = re.compile(r"-?\d+(?:\.\d+)?(?:/\d+)?%?")
+_UNIT_AFTER_BOX = re.compile(
+    r"\$?[ \t]*(?P<unit>\\%|%|％|\\text\s*\{[^{}]{1,12}\}|\\mathrm\s*\{[^{}]{1,12}\}|[\u4e00-\u9fff]{1,5}(?:/[\u4e00-\u9fff]{1,3})?)"
+)
 # the answer is taken back after it is given: "不对，重新计算…", "我算错了"
 _CORRECTION = re.compile(r"不对[，,。！!]|错了|算错|有误|更正|修正|纠正|重新计算|重新算|应改为")
 _CONCLUDING = re.compile(rf"{_STRONG}|所以|因此|故|即|综上|最终|总共|一共|合计|得到|算得|可得|于是|then|so", re.I)
@@ -66,6 +70,8 @@ class Extracted:
     # earlier boxes of the last box's paragraph, each introduced only by a label ("乙需要 \boxed{30}"):
     # the parts of a multi-part answer when the gold has more parts than the last box
     siblings: tuple[str, ...] = ()
+    # a unit, magnitude or percent written right after the last box ("\boxed{7} 万美元", "\boxed{25}\%")
+    unit_after: str | None = None
 
     @property
     def shown(self) -> str | None:
@@ -183,7 +189,9 @@ def _from_boxes(answer: str, boxes: list[tuple[int, int, str]]) -> Extracted:
         return Extracted("box", (contents[-1],), n)
     if len(group) > 1:
         return Extracted("boxes", tuple(contents), n)
-    return Extracted("box", tuple(contents), n, siblings=_paragraph_siblings(answer, boxes))
+    after = _UNIT_AFTER_BOX.match(answer, last_end)
+    unit = after.group("unit") if after and not _NOT_UNIT.search(after.group("unit")) else None
+    return Extracted("box", tuple(contents), n, siblings=_paragraph_siblings(answer, boxes), unit_after=unit)
 
 
 def _paragraph_siblings(answer: str, boxes: list[tuple[int, int, str]]) -> tuple[str, ...]:

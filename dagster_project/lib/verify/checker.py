@@ -88,6 +88,9 @@ def check_one(gold: str, answer: str, parse_timeout_s: int = 5, verify_timeout_s
         return CheckResult("unextractable", error=f"gold: {g.why}", **base)
     if extracted.source in ("none", "ambiguous"):
         return CheckResult("unextractable", error=extracted.why, **base)
+    if g.kind == "math" and extracted.unit_after:  # "\\boxed{7} 万美元": the unit belongs to the answer
+        extracted = replace(extracted, texts=(extracted.texts[0] + " " + extracted.unit_after,))
+        base["extracted_answer"] = _cut(extracted.shown)
     a = read_answer(extracted.texts, g)
     if g.kind == "math" and a.kind == "math" and len(a.parts) < len(g.parts) and extracted.siblings:
         extracted, a = _with_siblings(extracted, a, g)

@@ -52,7 +52,7 @@ _THOUSANDS = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?=\D*$)")
 _MAGNITUDES = {"万亿": 10**12, "千万": 10**7, "百万": 10**6, "亿": 10**8, "万": 10**4, "千": 10**3, "百": 100}
 _MAGNITUDE = re.compile(
     rf"^(?P<num>{_NUMBER})\s*(?:\\(?:text|mathrm|mbox)\s*\{{\s*)?(?P<mag>万亿|千万|百万|亿|万|千|百)"
-    rf"(?![米克瓦焦帕伏卡赫])(?P<unit>[^{{}}]*?)\s*\}}?$"
+    rf"(?![米克瓦焦帕伏卡赫])(?P<unit>[^{{}}]*?)\s*\}}?\s*(?P<unit2>[^{{}}\d]*)$"
 )
 _TIME_UNITS = {"天": 86400, "日": 86400, "小时": 3600, "个小时": 3600, "时": 3600, "分钟": 60, "分": 60,
                "秒钟": 1, "秒": 1, "h": 3600, "min": 60, "s": 1}
@@ -65,7 +65,7 @@ _VALUE_UNIT = re.compile(
 )
 _TEXT_VALUE_UNIT = re.compile(rf"^\\(?:text|mathrm|mbox)\s*\{{\s*(?P<value>{_NUMBER})\s*(?P<unit>[{CJK}a-zA-Z/ ]+)\}}$")
 # words that make the text after a number a sentence, not a unit ("42 吗", "3 或 4", "5 是")
-_NOT_UNIT = re.compile(r"[吗呢吧啊呀了的是不或和与及且就都也还再又但而则即所故这那此其它他她我你您们有没无为在把被对错]")
+NOT_UNIT = re.compile(r"[吗呢吧啊呀了的是不或和与及且就都也还再又但而则即所故这那此其它他她我你您们有没无为在把被对错]")
 _RELATION = re.compile(r"[<>]|\\(?:neq|ne|leq|le|geq|ge|lt|gt)(?![a-zA-Z])|≠|≤|≥")
 _CONDITION = re.compile(r"^(?P<body>.*[^\s(])\s*\((?P<cond>[^()]*)\)$")
 _LABELLED = re.compile(r"^\s*(?P<label>[A-Za-z](?:_\{?[A-Za-z0-9]+\}?)?(?:\([A-Za-z0-9]\))?)\s*=\s*(?P<rest>[^=]+)$")
@@ -326,16 +326,21 @@ def read_part(piece: str, rules: list[str]) -> Part | str:
     m = _MAGNITUDE.match(t)
     if m:
         full = Fraction(m.group("num")) * _MAGNITUDES[m.group("mag")]
-        unit = m.group("unit").strip() or None
+        unit = _unit_text(m.group("unit") + m.group("unit2")) or None
         if unit and re.search(rf"[^{CJK}a-zA-Z/ ]", unit):
             return "text after a magnitude"
         rules.append("magnitude")
         return Part(_fraction_latex(full), alt=m.group("num"), unit=unit, condition=condition)
     unit = None
     m = _TEXT_VALUE_UNIT.match(t) or _VALUE_UNIT.match(t)
-    if m and not re.search(rf"[{CJK}]", m.group("value")) and not _NOT_UNIT.search(m.group("unit")):
+    if m and not re.search(rf"[{CJK}]", m.group("value")) and not NOT_UNIT.search(m.group("unit")):
         t, unit = m.group("value").strip(), _unit_text(m.group("unit"))
         rules.append("unit")
+        mag = re.match(r"(万亿|千万|百万|亿|万|千|百)(?![米克瓦焦帕伏卡赫])", unit)
+        if mag and re.fullmatch(_NUMBER, t):  # 3\text{万}\text{元}: a magnitude after all
+            rules.append("magnitude")
+            full = Fraction(t) * _MAGNITUDES[mag.group(1)]
+            return Part(_fraction_latex(full), alt=t, unit=unit[mag.end():] or None, condition=condition)
     if re.search(rf"[{CJK}]", t):
         return "text, not a value"
     if not t or re.fullmatch(r"[\s.,;:]*", t):
