@@ -205,6 +205,7 @@ def test_text_is_unreadable(text):
         ("$70000$", "\\boxed{7\\text{万}\\text{美元}}", "correct"),
         ("$0.25$", "\\boxed{25}\\%", "correct"),
         ("$42$", "\\boxed{42} 是正确的", "correct"),
+        ("$AC$", "排除 \\boxed{C}，所以选 \\boxed{A}", "incorrect"),  # C is excluded: the answer is A
         ("3万", "\\boxed{4万}", "incorrect"),
         # equations with a condition; 或-lists
         ("x²/16+y²/4=1 (y>0)", "\\boxed{x^2=1}", "incorrect"),
@@ -249,6 +250,7 @@ def test_issue_classes(gold, answer, expected):
         ("x²/16+y²/4=1 (y>0)", "\\boxed{\\frac{x^2}{16}+\\frac{y^2}{4}=1}"),  # the condition is missing
         ("$42$", "\\boxed{41} 或 \\boxed{42}"),              # several boxed answers for one value
         ("$42$", "\\boxed{\\text{无法确定}}"),
+        ("$AC$", "选 \\boxed{A}，还有 \\boxed{C}"),              # letters spread over boxes
         ("$42$", "\\boxed{}"),
         ("$42$", "这一题条件不足，我没有办法给出确定的答案，需要补充信息后再计算。"),
         ("浅红 (浅粉)", "\\boxed{浅红}"),                    # a free-text gold

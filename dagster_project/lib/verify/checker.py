@@ -127,6 +127,10 @@ def _with_siblings(extracted: Extracted, a: Reading, g: Reading) -> tuple[Extrac
 
 def _compare(g: Reading, a: Reading, extracted: Extracted, mv: _MathVerify) -> tuple[bool, str]:
     if g.kind == "letters":
+        if a.letters != g.letters and extracted.siblings:
+            spread = read_answer((*extracted.siblings, *extracted.texts), g)
+            if spread.kind == "letters" and g.letters <= spread.letters:
+                raise _Undecided("the letters are spread over several boxes (some may be excluded options)")
         return a.letters == g.letters, "option_set"
     if g.kind == "truth":
         return a.truth == g.truth, "true_false"
