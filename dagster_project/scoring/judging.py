@@ -17,7 +17,7 @@ from dagster_project.lib.judge.prompts import (
     response_format,
 )
 from dagster_project.lib.llm.types import LLMRequest
-from dagster_project.lib.warehouse import describe_table, replace_partition
+from dagster_project.lib.warehouse import describe_table, replace_partition, table_exists
 from dagster_project.partitions import source_partitions
 from dagster_project.resources import JUDGE_POOL, JudgeEndpoint, WarehouseResource
 
@@ -32,6 +32,17 @@ QUEUE_SQL = """
     WHERE q.source_key = $1 ORDER BY q.completion_id
 """
 PARSE_ROUNDS = 2  # an unparseable or out-of-range answer is asked again once, then recorded as unscored
+# Verifier-decided rows the judge also scored (the seeded audit sample of int_judge_queue), by verifier method.
+AUDIT_SQL = """
+    SELECT coalesce(v.method, '?') AS method, count(*) AS audited,
+           count(*) FILTER (WHERE j.verdict = (v.status = 'correct')) AS agreements
+    FROM judge_scores AS j
+    JOIN int_judge_queue AS q USING (completion_id)
+    JOIN verifications AS v USING (completion_id)
+    WHERE j.source_key = $1 AND q.is_audit AND j.judge_kind = 'correctness'
+      AND j.status = 'scored' AND j.verdict IS NOT NULL
+    GROUP BY 1 ORDER BY 2 DESC
+"""
 
 SCHEMA = pa.schema([
     ("completion_id", pa.string()), ("source_key", pa.string()), ("judge_kind", pa.string()),
@@ -146,11 +157,26 @@ def judge_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         histogram = con.execute(
             "SELECT judge_kind, score, count(*) FROM judge_scores WHERE source_key = ? AND status = 'scored' "
             "GROUP BY 1, 2 ORDER BY 1, 2", [key]).fetchall()
+        audit = con.execute(AUDIT_SQL, [key]).fetchall() if table_exists(con, "verifications") else []
     metadata = {**table_metadata("judge_scores", info, partitioned=True),
                 "by_kind_and_status": dg.MetadataValue.json(by_status),
                 "score_histogram": dg.MetadataValue.md(
                     "| judge | score | rows |\n|---|---:|---:|\n"
                     + "\n".join(f"| {k} | {s:g} | {n} |" for k, s, n in histogram))}
+    metadata.update(audit_metadata(audit))
     if runs:
         metadata.update(summary_metadata(runs[0]))
     return dg.MaterializeResult(metadata=metadata)
+
+
+def audit_metadata(rows: Sequence[tuple[str, int, int]]) -> dict:
+    """How often the judge agrees with the verifier on the audit sample: rows, agreements, rate, by method."""
+    audited = sum(n for _, n, _ in rows)
+    agreements = sum(a for _, _, a in rows)
+    out = {"verifier_audit_rows": audited, "verifier_audit_agreements": agreements}
+    if audited:  # no rate at all rather than a made-up one
+        out["verifier_audit_agreement_rate"] = dg.MetadataValue.float(round(agreements / audited, 3))
+        out["verifier_audit_by_method"] = dg.MetadataValue.md(
+            "| verifier method | audited | agree | rate |\n|---|---:|---:|---:|\n"
+            + "\n".join(f"| {m} | {n} | {a} | {a / n:.3f} |" for m, n, a in rows))
+    return out

@@ -1,4 +1,11 @@
-"""`verifications`: Math-Verify on Math/Exam completions, in a process pool with hard timeouts."""
+"""`verifications`: the rule verifier (Math-Verify + answer-form rules) on Math/Exam completions.
+
+Runs in a process pool with hard timeouts. Every row says what was compared: ``extracted_answer``
+(the text taken as the final answer), ``answer_source`` (box, boxes, phrase, whole, ambiguous,
+none), ``parsed_answer`` / ``parsed_gold`` (both sides as read), ``method`` (math_verify,
+math_verify_parts, option_set, statement_set, statement_sequence, true_false, duration) and
+``rules`` (rewrites applied: fold, unit, magnitude, thousands, condition, duration).
+"""
 
 import hashlib
 from datetime import datetime, timezone
@@ -9,6 +16,7 @@ import pyarrow as pa
 from dagster_project.common.derived import derived_config
 from dagster_project.common.metadata import table_metadata
 from dagster_project.config import VerificationSettings, config
+from dagster_project.lib.verify.checker import VERIFIER_VERSION
 from dagster_project.lib.verify.gold import normalize_gold
 from dagster_project.lib.verify.pool import (
     MATH_VERIFY_VERSION,
@@ -29,6 +37,8 @@ SCHEMA = pa.schema([
     ("gold_normalized", pa.string()), ("cache_key", pa.string()), ("seconds", pa.float64()),
     ("error", pa.string()), ("math_verify_version", pa.string()),
     ("verified_at", pa.timestamp("us", tz="UTC")),
+    ("parsed_answer", pa.string()), ("method", pa.string()), ("answer_source", pa.string()),
+    ("rules", pa.string()), ("verifier_version", pa.string()),
 ])
 
 VerifyConfig = derived_config(
@@ -46,8 +56,17 @@ _INPUT_SQL = """
 
 
 def cache_key(content: str, gold: str | None) -> str:
-    """A result is reused while the answer, the gold and the Math-Verify version are unchanged."""
-    return hashlib.sha256(f"{MATH_VERIFY_VERSION}\x1f{gold}\x1f{content}".encode()).hexdigest()[:24]
+    """A result is reused while the answer, the gold, Math-Verify and the verifier's rules are unchanged."""
+    key = f"{MATH_VERIFY_VERSION}\x1f{VERIFIER_VERSION}\x1f{gold}\x1f{content}"
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def add_missing_columns(con, table: str, schema: pa.Schema) -> None:
+    """Columns added to SCHEMA since the warehouse was created are added (strings, NULL in old rows)."""
+    have = {name for name, *_ in con.execute(f'DESCRIBE "{table}"').fetchall()}
+    for f in schema:
+        if f.name not in have:
+            con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{f.name}" VARCHAR')
 
 
 @dg.asset(
@@ -58,9 +77,12 @@ def cache_key(content: str, gold: str | None) -> str:
     kinds={"duckdb", "python"},
     owners=["team:ml"],
     description=(
-        "Math-Verify of the answer part (after </think>) against the normalized gold, for Math and Exam "
-        "completions. Statuses: correct, incorrect, unextractable, no_gold, timeout, error. Runs in worker "
-        "processes with a hard per-item time limit; results are cached by answer + gold + version."
+        "Rule verification of the answer part (after </think>) against the normalized gold, for Math and "
+        "Exam completions: the last box (or a final-answer phrase), read as option letters, statements, "
+        "true/false or maths (Math-Verify compares every mathematical part). Statuses: correct, incorrect, "
+        "unextractable, no_gold, timeout, error; extracted_answer, parsed_answer, parsed_gold, method and "
+        "rules say what was compared. Runs in worker processes with a hard per-item time limit; results "
+        "are cached by answer + gold + Math-Verify and verifier versions."
     ),
 )
 def verifications(context: dg.AssetExecutionContext, config: VerifyConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -98,19 +120,28 @@ def verifications(context: dg.AssetExecutionContext, config: VerifyConfig, wareh
         out.append({"completion_id": res.completion_id, "source_key": key, "prompt_id": prompt_id,
                     "status": res.status, "extracted_answer": res.extracted_answer, "parsed_gold": res.parsed_gold,
                     "gold_normalized": gold, "cache_key": ck, "seconds": res.seconds, "error": res.error,
-                    "math_verify_version": MATH_VERIFY_VERSION, "verified_at": now})
+                    "math_verify_version": MATH_VERIFY_VERSION, "verified_at": now,
+                    "parsed_answer": res.parsed_answer, "method": res.method, "answer_source": res.answer_source,
+                    "rules": res.rules, "verifier_version": VERIFIER_VERSION})
     table = pa.Table.from_pylist(out, schema=SCHEMA)
     with warehouse.get_connection(purpose=f"verifications[{key}] write") as con:
+        if table_exists(con, "verifications"):
+            add_missing_columns(con, "verifications", SCHEMA)
         replace_partition(con, "verifications", "source_key", key, table)
         info = describe_table(con, "verifications", "source_key = ?", [key])
         by_status = dict(con.execute("SELECT status, count(*) FROM verifications WHERE source_key = ? GROUP BY 1",
                                      [key]).fetchall())
         slowest = con.execute("SELECT max(seconds) FROM verifications WHERE source_key = ?", [key]).fetchall()[0][0]
+        by_method = dict(con.execute(
+            "SELECT coalesce(method, 'undecided: ' || coalesce(answer_source, 'no gold')), count(*) FROM verifications "
+            "WHERE source_key = ? GROUP BY 1 ORDER BY 2 DESC", [key]).fetchall())
     return dg.MaterializeResult(metadata={
         **table_metadata("verifications", info, partitioned=True),
         "by_status": dg.MetadataValue.json(by_status),
+        "by_method": dg.MetadataValue.json(by_method),
         "verified_this_run": len(todo),
         "reused_from_cache": len(rows) - len(todo),
         "slowest_item_s": round(slowest or 0.0, 3),
         "math_verify_version": MATH_VERIFY_VERSION,
+        "verifier_version": VERIFIER_VERSION,
     })

@@ -13,7 +13,8 @@ from dagster_project.lib.verify.gold import normalize_gold
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "verify"
-XVERIFY = ROOT.parent / "shared" / "data" / "xverify" / "test_0514.parquet"
+XVERIFY = next((p / "shared" / "data" / "xverify" / "test_0514.parquet" for p in ROOT.parents
+                if (p / "shared" / "data" / "xverify").is_dir()), ROOT.parent / "shared" / "data" / "xverify" / "x")
 
 
 def read_jsonl(name):
@@ -65,17 +66,21 @@ def r1_answer(boxed: str, i: int = 0) -> str:
         ("$25\\%$", "\\boxed{26\\%}", "incorrect"),
         ("$30$", "\\boxed{30°}", "correct"),
         ("$2$", "\\boxed{２}", "correct"),
-        ("$30000$", "\\boxed{3万}", "unextractable"),
+        ("$30000$", "\\boxed{3万}", "correct"),  # was routed: 万 is read as a magnitude now
+        ("$3$", "\\boxed{3万}", "unextractable"),  # the question may count in 万: not sure
         ("$7 \\frac{3}{11}$", "\\boxed{\\frac{80}{11}}", "correct"),
         ("$\\frac{70}{3}$", "\\boxed{23\\frac{1}{3}}", "correct"),
-        # no box at all: never "incorrect" because of stray LaTeX in the text
-        ("$72$", "所以答案是72。其中 $x=5$，$y=\\frac{1}{2}$", "unextractable"),
-        ("$72$", "答案：72", "unextractable"),
+        # no box: the value of the final-answer phrase, never stray LaTeX elsewhere in the text
+        # (these two were routed before phrases were read)
+        ("$72$", "所以答案是72。其中 $x=5$，$y=\\frac{1}{2}$", "correct"),
+        ("$72$", "答案：72", "correct"),
+        ("$72$", "其中 $x=5$，$y=\\frac{1}{2}$，经过一番计算之后得到了七十二这个结果", "unextractable"),
         # a box inside the reasoning does not count
         ("$72$", "<think>\\boxed{72}</think>最后算得七十二", "unextractable"),
         ("$72$", "<think>\\boxed{72}", "unextractable"),
-        # golds Math-Verify cannot parse go to the judge
-        ("正确", "\\boxed{对}", "unextractable"),
+        # true/false golds are decided by rule now (was routed); free text goes to the judge
+        ("正确", "\\boxed{对}", "correct"),
+        ("正确", "\\boxed{错}", "incorrect"),
         ("浅红 (浅粉)", "\\boxed{浅红}", "unextractable"),
     ],
 )
@@ -85,9 +90,10 @@ def test_hand_checked_cases(gold, answer, expected):
 
 def test_result_fields():
     result = check_one("$35$", "<think>x</think>所以 \\boxed{35厘米}。", 3, 3)
-    assert result == ("correct", "35", "35", None)
-    result = check_one("$72$", "没有框", 3, 3)
+    assert result == ("correct", "35厘米", "35", None, "35 [厘米]", "math_verify", "box", "unit")
+    result = check_one("$72$", "这一题我没有写出最后的结果，因为条件似乎不够，需要再想一想才能确定下来，先写到这里", 3, 3)
     assert result.status == "unextractable" and result.extracted_answer is None and result.error
+    assert result.answer_source == "none" and result.method is None
 
 
 def test_timeouts_must_be_whole_seconds():
@@ -221,3 +227,33 @@ def test_xverify_chinese_math_and_choice_golds():
             assert status(gold, r1_answer(wrong, i)) == "incorrect", raw
             checked += 1
     assert checked >= 120
+
+
+@pytest.mark.skipif(not XVERIFY.exists(), reason="xVerify test set not available next to the repo")
+def test_xverify_golds_boxed_as_answers_are_never_incorrect():
+    """Every Chinese maths/exam gold, boxed as the answer, is read as equal to itself or routed.
+
+    Covers the multi-part golds with full-width commas (``$16，17$``, ``$a=-1，b=-1$``), 或-lists
+    and Chinese text golds; a partial answer to a multi-part gold is never correct.
+    """
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(XVERIFY, columns=["data_source", "reward_model"]).to_pylist()
+    sources = {"CMATH", "MGSM", "LiveMathBench", "OlympiadBench", "C-Eval", "CMMLU", "GSM8K", "AMC23"}
+    verdicts, multipart = [], 0
+    for row in rows:
+        if row["data_source"] not in sources:
+            continue
+        raw = str(row["reward_model"]["ground_truth"])
+        gold = normalize_gold(raw, "auto")
+        if gold is None:
+            continue
+        body = raw.strip().strip("$").strip()
+        verdicts.append(status(gold, f"<think>x</think>所以最终答案是 \\boxed{{{body}}}。"))
+        if "，" in raw and re.fullmatch(r"\$?[-\d.\s，]+\$?", raw):
+            first = raw.strip("$").split("，")[0]
+            assert status(gold, f"\\boxed{{{first}}}") != "correct", raw
+            multipart += 1
+    assert "incorrect" not in verdicts
+    assert verdicts.count("correct") >= 0.95 * len(verdicts) and len(verdicts) >= 1500
+    assert multipart >= 1

@@ -26,7 +26,7 @@ def normal_items(n: int) -> list[VerifyItem]:
     for i in range(n):
         value = 10 + i
         if i % 5 == 4:
-            answer = f"<think>设 $x={i}$</think>答案是{value}，没有写框。"
+            answer = f"<think>设 $x={i}$</think>我算出来大概是{value}，没有写框，也没有写明最终答案。"
         else:
             shown = value + (1 if i % 3 == 0 else 0)
             answer = f"<think>先试 \\boxed{{{i}}}</think>经过计算，第{i}题的结果为 \\boxed{{{shown}\\text{{厘米}}}}。"

@@ -1,10 +1,11 @@
-"""Turn a source's reference answer into a gold string Math-Verify can parse.
+"""Turn a source's reference answer into a gold string the checker reads (`lib.verify.reading`).
 
 ``normalize_gold(raw, gold_format)`` returns None when there is no usable gold. Formats:
 
 ``number``
     A plain answer such as GSM8K_zh ``answer_only``: ``72``, ``2,125`` (thousands commas
-    stripped), ``-3.5``, ``3/4``, ``25%``, ``35厘米`` (CJK unit stripped). -> ``$72$``.
+    stripped), ``-3.5``, ``3/4``, ``25%``, ``35厘米`` (CJK unit stripped). -> ``$72$``;
+    a magnitude is kept as written (``3万``).
 ``gsm8k_solution``
     A worked solution whose last ``#### n`` line holds the answer -> as ``number``.
 ``boxed_solution``
@@ -14,23 +15,28 @@
     One or more option letters A-J (``C``, ``AC``, ``A、C``, ``(B)``) -> ``$AC$``
     (sorted, de-duplicated; Math-Verify needs the ``$..$`` to parse a bare letter).
 ``cqia_answer_tail``
-    COIG-CQIA exam outputs ending ``因此答案为：<ans>``, ``本题选C。``, ``故选C``,
-    ``故 (D) 项正确`` or ``选X``; letters -> ``choice_letter``, anything else -> ``auto``.
+    COIG-CQIA exam outputs: ``因此答案为：<ans>``; a stated choice (``本题选C。``, ``故选：a``,
+    ``故本题正确选项为 $\\mathrm{A}$``, ``所以本题选择B答案``, ``故D为正确选项``); else the one letter
+    said to fit the question (``C符合题意``), else the one letter called right (``C项正确``) when
+    no other letter is; a leading ``正确``/``错误`` line answers a true/false question.
+    Letters -> ``choice_letter``, anything else -> ``auto``.
 ``true_false``
-    对/错/√/×/正确/错误 -> ``正确`` or ``错误``. Math-Verify parses neither, so such items
-    come back ``unextractable`` and go to the correctness judge with this reference.
+    对/错/√/×/正确/错误 -> ``正确`` or ``错误``, decided by rule.
 ``ape210k``
     Ape210K ``ans``: ints, decimals, ``(11/20)``, mixed numbers ``23(1/3)`` (= 23 + 1/3),
     percents ``93.75%`` (kept as a percent) and small expressions ``160/(1-20%)``, which
     are evaluated exactly -> ``$\\frac{70}{3}$``, ``$93.75\\%$``, ``$200$``.
 ``latex``
     LaTeX answer text (LIMO, xVerify): trailing full stops removed, a numeric value with a
-    CJK unit reduced to the number, wrapped in ``$...$`` unless already delimited.
+    CJK unit reduced to the number, an option letter with its text (``C. 1-i``) to the
+    letter, wrapped in ``$...$`` unless already delimited. Multi-part golds (``16，17``),
+    statement lists (``(1)(3)(4)``), magnitudes (``3万``) and durations (``3小时30分``) are
+    kept whole: the checker reads them (`lib.verify.reading`).
 ``auto``
     Sniff one of the above from the text.
 
-Free-text golds that are not maths (``浅红 (浅粉)``) are returned as plain text: Math-Verify
-will not parse them, so they reach the judge together with the reference.
+Free-text golds that are not maths (``浅红 (浅粉)``) are returned as plain text: no rule can
+read them, so they reach the judge together with the reference.
 """
 
 from __future__ import annotations
@@ -40,7 +46,8 @@ import re
 from fractions import Fraction
 
 from dagster_project.lib.text import to_halfwidth
-from dagster_project.lib.verify.answer import CJK, iter_boxed, last_boxed, strip_cjk_unit
+from dagster_project.lib.verify.answer import iter_boxed, last_boxed
+from dagster_project.lib.verify.reading import CJK, FALSE_TEXT, TRUE_TEXT, read_truth
 
 GOLD_FORMATS = (
     "number",
@@ -54,30 +61,40 @@ GOLD_FORMATS = (
     "auto",
 )
 
-TRUE_TEXT, FALSE_TEXT = "正确", "错误"
-_TRUE_WORDS = {"对", "正确", "√", "✓", "✔", "是", "T", "TRUE", "YES", "Y"}
-_FALSE_WORDS = {"错", "错误", "×", "✗", "✘", "X", "否", "F", "FALSE", "NO", "N", "不正确"}
 
 _NUMBER = r"[-+−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 _NUMBER_RE = re.compile(rf"^(?P<num>{_NUMBER})(?:/(?P<den>\d+))?\s*(?P<pct>\\?%)?$")
 _LETTERS_RE = re.compile(r"^[(\[（]?\s*([A-J](?:\s*[,，、\s和及]?\s*[A-J])*)\s*[)\]）]?[.。．]?$")
+_OPTION_WITH_TEXT = re.compile(r"^[(（]?\s*([A-J])\s*[)）]?\s*[.．、:：]\s*\S")
 _GSM8K_RE = re.compile(r"####\s*(.+?)\s*$", re.MULTILINE)
-_TAIL_PATTERNS = (
-    re.compile(r"(?:因此|所以|故)?答案(?:为|是)\s*[:：]\s*(?P<ans>.+?)\s*$", re.DOTALL),
-    re.compile(r"本题(?:正确)?(?:选项)?(?:选|为|是)\s*[:：]?\s*(?P<ans>[A-Ja-j]+(?:\s*[、,，]\s*[A-Ja-j])*)"),
-    re.compile(r"正确(?:选项|答案)(?:为|是)\s*[:：]?\s*(?P<ans>\$?[^。\n]*?[A-J]+[^。\n]*?\$?)\s*[。.]?\s*$"),
-    re.compile(r"故\s*[(（]?(?P<ans>[A-J]+)[)）]?\s*项正确"),
-    re.compile(r"选项\s*(?P<ans>[A-J]+)\s*正确"),
-    re.compile(r"故选\s*[:：]?\s*[(（]?(?P<ans>[A-J]+)[)）]?"),
-    re.compile(r"(?:选择|选)\s*[:：]?\s*[(（]?(?P<ans>[A-J]+)[)）]?\s*[。.]?\s*$"),
-)
-_MAGNITUDES = {"万亿": 10**12, "亿": 10**8, "万": 10**4, "千": 10**3, "百": 100}
-# 3万, 1.5亿元, 2千 (but 2千米 is a length: the unit may not start with a unit character)
-_MAGNITUDE_NUMBER = re.compile(
-    rf"^(?P<num>{_NUMBER})\s*(?P<mag>万亿|亿|万|千|百)(?![米克瓦焦帕伏卡赫])[{CJK}]*$"
-)
+_MAGNITUDE_NUMBER = re.compile(rf"^{_NUMBER}\s*(?:万亿|千万|百万|亿|万|千|百)(?![米克瓦焦帕伏卡赫])[{CJK}]*$")
+_UNIT_AFTER_NUMBER = re.compile(rf"^(?P<value>[^{CJK}]*[0-9}}])\s*(?P<unit>[{CJK}℃]+)\s*\.?$")
 _APE_MIXED = re.compile(r"(\d+)\((\d+)/(\d+)\)")
 _TRAILING_STOPS = "．。.，,；; "
+
+# COIG-CQIA exam outputs. A letter as written there: C, (C), $\mathrm{C}$, 【C】, a (lowercase after 选).
+_LETTER = r"[(（【\[]?\s*\$?\s*(?:\\mathrm\s*\{|\\text\s*\{)?\s*(?P<ans>[A-J](?:\s*[、,，和]?\s*[A-J])*)\s*\}?\s*\$?\s*[)）】\]]?"
+_LOWER_LETTER = r"[(（【\[]?\s*(?P<ans>[a-j])\s*[)）】\]]?(?![a-zA-Z])"
+_STATED_ANSWER = re.compile(r"(?:因此|所以|故)?答案(?:为|是)\s*[:：]\s*(?P<ans>.+?)\s*$", re.DOTALL)
+_CONCLUDE = r"(?:故|所以|因此|则|即|综上所述|综上)(?:而)?[，,]?\s*"
+_CHOICE_STATEMENTS = tuple(re.compile(p) for p in (
+    rf"(?:{_CONCLUDE})?(?:本题|此题)\s*(?:正确)?(?:选项)?\s*(?:应)?(?:选择|选|为|是)\s*[:：]?\s*(?:答案)?\s*{_LETTER}",
+    rf"(?:正确|最佳)(?:的)?(?:选项|答案)\s*(?:应)?(?:为|是|选)?\s*[:：]?\s*{_LETTER}",
+    rf"{_CONCLUDE}(?:应)?(?:选择|选)\s*[:：]?\s*(?:答案)?\s*{_LETTER}",
+    rf"{_CONCLUDE}(?:应)?(?:选择|选)\s*[:：]?\s*{_LOWER_LETTER}",
+    rf"答案\s*(?:应)?(?:为|是)?\s*(?:选择|选)\s*[:：]?\s*{_LETTER}",
+    rf"(?:{_CONCLUDE})答案(?:为|是)\s*[:：]?\s*{_LETTER}",
+    rf"{_LETTER}\s*(?:选?项)?\s*(?:为|是)\s*(?:正确|最佳)(?:的)?(?:选项|答案)",
+    rf"(?:^|[。.；;，,\s])(?:选择|选)\s*[:：]?\s*{_LETTER}\s*[。.]?\s*$",
+))
+_FITS_QUESTION = re.compile(rf"(?<![A-Za-z]){_LETTER}\s*(?:选?项)?\s*(?:的)?(?:观点|说法|表述)?\s*(?<!不)符合题意")
+_CALLED_RIGHT = re.compile(
+    rf"(?<![A-Za-z]){_LETTER}\s*(?:选?项)?\s*(?:的)?(?:观点|说法|表述)?\s*(?:是)?正确(?:的)?(?![^。；;\n]{{0,8}}(?:但|不符|不合|与题意))"
+)
+_CALLED_WRONG = re.compile(
+    rf"(?<![A-Za-z]){_LETTER}\s*(?:[两三]项|选?项)?\s*(?:的)?(?:观点|说法|表述)?\s*(?:是|均)?(?:错误|排除|不符合|不合题意|不正确)"
+)
+_TRUE_FALSE_FIRST_LINE = re.compile(r"^\s*(正确|错误|对|错|√|×)\s*[。.]?\s*\n")
 
 
 def normalize_gold(raw: str | None, gold_format: str = "auto") -> str | None:
@@ -95,7 +112,9 @@ def normalize_gold(raw: str | None, gold_format: str = "auto") -> str | None:
 def gold_from_number(text: str) -> str | None:
     """``2,125`` -> ``$2125$``; ``3/4`` -> ``$\\frac{3}{4}$``; ``25%`` -> ``$25\\%$``; ``35厘米`` -> ``$35$``.
 
-    Text that is not a plain number (``3万``) falls back to :func:`gold_from_latex`.
+    A magnitude stays as written (``3万``): whether the question counts in 万 decides what an
+    answer of ``3`` means, so the checker keeps both readings. Other text falls back to
+    :func:`gold_from_latex`.
     """
     return _plain_number(text) or (gold_from_latex(text) if re.search(r"\d", text) else None)
 
@@ -103,10 +122,8 @@ def gold_from_number(text: str) -> str | None:
 def _plain_number(text: str) -> str | None:
     """The strict part of :func:`gold_from_number`: None unless the text is one number."""
     value = to_halfwidth(text).replace("−", "-").strip().rstrip(_TRAILING_STOPS)
-    scaled = _MAGNITUDE_NUMBER.match(value)
-    if scaled:
-        number = Fraction(scaled.group("num").replace(",", "")) * _MAGNITUDES[scaled.group("mag")]
-        return _fraction_to_latex(number, prefer_decimal=True)
+    if _MAGNITUDE_NUMBER.match(value):
+        return value.replace(",", "")
     value = strip_cjk_unit(value).strip()
     value = value.strip("$ ")
     m = _NUMBER_RE.match(value)
@@ -117,6 +134,12 @@ def _plain_number(text: str) -> str | None:
         sign = "-" if num.startswith("-") else ""
         return f"${sign}\\frac{{{num.lstrip('-')}}}{{{m.group('den')}}}$"
     return f"${num}\\%$" if m.group("pct") else f"${num}$"
+
+
+def strip_cjk_unit(value: str) -> str:
+    """``35厘米`` -> ``35``; text with CJK inside the value is kept."""
+    m = _UNIT_AFTER_NUMBER.match(value.strip())
+    return m.group("value").rstrip() if m else value
 
 
 def gold_from_gsm8k(text: str) -> str | None:
@@ -146,27 +169,48 @@ def gold_from_letters(text: str) -> str | None:
 
 def gold_from_true_false(text: str) -> str | None:
     """对/错 style answers -> ``正确``/``错误``."""
-    key = to_halfwidth(text).strip().strip("$()（）。. ").upper()
-    if key in _TRUE_WORDS:
-        return TRUE_TEXT
-    if key in _FALSE_WORDS:
-        return FALSE_TEXT
-    return None
+    truth = read_truth(text)
+    if truth is None and to_halfwidth(text).strip().strip("$()（）。. ").upper() == "X":
+        truth = False
+    return None if truth is None else (TRUE_TEXT if truth else FALSE_TEXT)
 
 
 def gold_from_cqia_tail(text: str) -> str | None:
-    """The answer stated at the end of a COIG-CQIA exam output."""
-    tail = text.strip()[-300:]
-    for pattern in _TAIL_PATTERNS:
-        matches = list(pattern.finditer(tail))
-        if not matches:
-            continue
-        answer = matches[-1].group("ans").strip()
-        answer = answer.splitlines()[0].strip() if answer else answer
-        if not answer:
-            continue
-        return gold_from_letters(answer) or gold_from_auto(answer, allow_tail=False)
+    """The answer stated in a COIG-CQIA exam output (see the module docstring)."""
+    body = text.strip()
+    stated = _STATED_ANSWER.search(body[-300:])
+    if stated:
+        answer = stated.group("ans").strip().splitlines()[0].strip()
+        if answer:
+            return gold_from_letters(answer) or gold_from_auto(answer, allow_tail=False)
+    found = _last_choice(body)
+    if found:
+        return found
+    fits = {frozenset(re.findall(r"[A-J]", m.group("ans"))) for m in _FITS_QUESTION.finditer(body)}
+    if len(fits) == 1:
+        return f"${''.join(sorted(next(iter(fits))))}$"
+    right = list(_CALLED_RIGHT.finditer(body))
+    letters = {frozenset(re.findall(r"[A-J]", m.group("ans"))) for m in right}
+    if len(letters) == 1 and len(chosen := next(iter(letters))) == 1:
+        wrong = {x for m in _CALLED_WRONG.finditer(body) for x in re.findall(r"[A-J]", m.group("ans"))}
+        concluded = any(re.search(rf"{_CONCLUDE}(?:选项)?\s*$", body[max(0, m.start() - 8):m.start()]) for m in right)
+        # one letter right and exactly one other wrong, without a conclusion: maybe a "which is wrong" question
+        if not chosen & wrong and (concluded or len(wrong) != 1):
+            return f"${next(iter(chosen))}$"
+    m = _TRUE_FALSE_FIRST_LINE.match(body)
+    if m:
+        return gold_from_true_false(m.group(1))
     return None
+
+
+def _last_choice(body: str) -> str | None:
+    """The letters of the stated choice (``故选C``, ``本题正确选项为 $\\mathrm{A}$``...).
+
+    None when the output states different choices (several sub-questions, or a change of mind).
+    """
+    found = {gold_from_letters(m.group("ans")) for pattern in _CHOICE_STATEMENTS for m in pattern.finditer(body)}
+    found.discard(None)
+    return found.pop() if len(found) == 1 else None
 
 
 def gold_from_ape210k(text: str) -> str | None:
@@ -189,8 +233,11 @@ def gold_from_latex(text: str) -> str | None:
         value = value[:-1].rstrip()
     if not value:
         return None
+    option = _OPTION_WITH_TEXT.match(to_halfwidth(value))
+    if option:
+        return f"${option.group(1)}$"  # "C. 1-i": the option letter is the answer
     if re.search(rf"[{CJK}]", value) and "\\" not in value and "$" not in value:
-        return _plain_number(value) or value  # Chinese text: a judge-only reference
+        return _plain_number(value) or value  # Chinese text: read by the checker, or a judge-only reference
     if "\\boxed" in value or re.search(r"(?<!\\)\$", value) or value.startswith(("\\(", "\\[")):
         return value
     return _plain_number(value) or f"${strip_cjk_unit(value)}$"

@@ -72,12 +72,18 @@ class VerifyItem:
 
 @dataclass
 class VerifyResult:
+    """One item's verdict; the fields after ``error`` are `checker.CheckResult`'s audit fields."""
+
     completion_id: str
     status: str
     extracted_answer: str | None
     parsed_gold: str | None
     seconds: float
     error: str | None
+    parsed_answer: str | None = None
+    method: str | None = None
+    answer_source: str | None = None
+    rules: str | None = None
 
 
 def verify_items(
@@ -178,16 +184,22 @@ def _worker_main(conn: Connection, slot, parse_timeout_s: int, verify_timeout_s:
         if hang_marker and hang_marker in answer:
             _hang_ignoring_alarms()
         try:
-            status, extracted, parsed_gold, error = check_one(gold, answer, parse_timeout_s, verify_timeout_s)
+            result = tuple(check_one(gold, answer, parse_timeout_s, verify_timeout_s))
         except BaseException as exc:  # noqa: BLE001 - report, keep the worker alive
-            status, extracted, parsed_gold, error = "error", None, None, f"{type(exc).__name__}: {exc}"[:300]
+            result = ("error", None, None, f"{type(exc).__name__}: {exc}"[:300])
         now = time.monotonic()
         slot[0] = -1
-        finished.append((index, status, extracted, parsed_gold, now - started, error))
+        finished.append((index, now - started, result))
         if now - last_flush >= RESULT_FLUSH_S:
             conn.send(finished)
             finished = []
             last_flush = now
+
+
+def _result(completion_id: str, seconds: float, result: tuple) -> VerifyResult:
+    """A VerifyResult from a worker's `CheckResult` tuple (status, extracted, parsed_gold, error, audit...)."""
+    status, extracted, parsed_gold, error, *audit = result
+    return VerifyResult(completion_id, status, extracted, parsed_gold, seconds, error, *audit)
 
 
 def _receive(conn: Connection, todo: deque) -> bool:
@@ -405,14 +417,13 @@ class _Supervisor:
             worker.ready = True
             self.failed_starts = 0
             return
-        for index, status, extracted, parsed_gold, seconds, error in message:
+        for index, seconds, result in message:
             if index in worker.running:
                 del worker.running[index]
                 worker.queued_bytes = max(0, worker.queued_bytes - self._size(index))
             if index in self.remaining:  # the first result wins; never count an item twice
                 self.remaining.discard(index)
-                self.out.append(VerifyResult(self.items[index].completion_id, status, extracted,
-                                             parsed_gold, seconds, error))
+                self.out.append(_result(self.items[index].completion_id, seconds, result))
 
     # -- failures
 
