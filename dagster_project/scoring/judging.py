@@ -7,7 +7,7 @@ import pyarrow as pa
 
 from dagster_project.common.derived import derived_config
 from dagster_project.common.llm_stage import run_stage, summary_metadata
-from dagster_project.common.metadata import table_metadata
+from dagster_project.common.metadata import table_result
 from dagster_project.config import JudgeSettings, config
 from dagster_project.lib.judge.parse import parse_correctness, parse_quality
 from dagster_project.lib.judge.prompts import (
@@ -158,15 +158,14 @@ def judge_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource
             "SELECT judge_kind, score, count(*) FROM judge_scores WHERE source_key = ? AND status = 'scored' "
             "GROUP BY 1, 2 ORDER BY 1, 2", [key]).fetchall()
         audit = con.execute(AUDIT_SQL, [key]).fetchall() if table_exists(con, "verifications") else []
-    metadata = {**table_metadata("judge_scores", info, partitioned=True),
-                "by_kind_and_status": dg.MetadataValue.json(by_status),
+    metadata = {"by_kind_and_status": dg.MetadataValue.json(by_status),
                 "score_histogram": dg.MetadataValue.md(
                     "| judge | score | rows |\n|---|---:|---:|\n"
                     + "\n".join(f"| {k} | {s:g} | {n} |" for k, s, n in histogram))}
     metadata.update(audit_metadata(audit))
     if runs:
         metadata.update(summary_metadata(runs[0]))
-    return dg.MaterializeResult(metadata=metadata)
+    return table_result("judge_scores", info, partitioned=True, **metadata)
 
 
 def audit_metadata(rows: Sequence[tuple[str, int, int]]) -> dict:

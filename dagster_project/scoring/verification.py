@@ -14,7 +14,7 @@ import dagster as dg
 import pyarrow as pa
 
 from dagster_project.common.derived import derived_config
-from dagster_project.common.metadata import table_metadata
+from dagster_project.common.metadata import source_version, table_result
 from dagster_project.config import VerificationSettings, config
 from dagster_project.lib.verify.checker import VERIFIER_VERSION
 from dagster_project.lib.verify.gold import normalize_gold
@@ -61,12 +61,9 @@ def cache_key(content: str, gold: str | None) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
-def add_missing_columns(con, table: str, schema: pa.Schema) -> None:
-    """Columns added to SCHEMA since the warehouse was created are added (strings, NULL in old rows)."""
-    have = {name for name, *_ in con.execute(f'DESCRIBE "{table}"').fetchall()}
-    for f in schema:
-        if f.name not in have:
-            con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{f.name}" VARCHAR')
+# What decides a verdict: a change in any of these re-verifies (the cache key also holds the version).
+VERIFIER_MODULES = ("dagster_project.lib.verify.answer", "dagster_project.lib.verify.reading",
+                    "dagster_project.lib.verify.checker", "dagster_project.lib.verify.gold")
 
 
 @dg.asset(
@@ -74,6 +71,7 @@ def add_missing_columns(con, table: str, schema: pa.Schema) -> None:
     deps=["r1_completions", "prompt_selection"],
     pool=VERIFY_POOL,
     group_name="scoring",
+    code_version=source_version(*VERIFIER_MODULES),
     kinds={"duckdb", "python"},
     owners=["team:ml"],
     description=(
@@ -125,8 +123,6 @@ def verifications(context: dg.AssetExecutionContext, config: VerifyConfig, wareh
                     "rules": res.rules, "verifier_version": VERIFIER_VERSION})
     table = pa.Table.from_pylist(out, schema=SCHEMA)
     with warehouse.get_connection(purpose=f"verifications[{key}] write") as con:
-        if table_exists(con, "verifications"):
-            add_missing_columns(con, "verifications", SCHEMA)
         replace_partition(con, "verifications", "source_key", key, table)
         info = describe_table(con, "verifications", "source_key = ?", [key])
         by_status = dict(con.execute("SELECT status, count(*) FROM verifications WHERE source_key = ? GROUP BY 1",
@@ -135,8 +131,7 @@ def verifications(context: dg.AssetExecutionContext, config: VerifyConfig, wareh
         by_method = dict(con.execute(
             "SELECT coalesce(method, 'undecided: ' || coalesce(answer_source, 'no gold')), count(*) FROM verifications "
             "WHERE source_key = ? GROUP BY 1 ORDER BY 2 DESC", [key]).fetchall())
-    return dg.MaterializeResult(metadata={
-        **table_metadata("verifications", info, partitioned=True),
+    return table_result("verifications", info, partitioned=True, **{
         "by_status": dg.MetadataValue.json(by_status),
         "by_method": dg.MetadataValue.json(by_method),
         "verified_this_run": len(todo),
