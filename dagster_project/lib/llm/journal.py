@@ -604,8 +604,8 @@ class JournalWriter:
         journal: Journal,
         stage: str,
         *,
-        flush_every: int = 4096,
-        flush_seconds: float = 10.0,
+        flush_every: int = 2048,
+        flush_seconds: float = 5.0,
         sync_seconds: float = 1.0,
         count_tokens: bool = True,
         compact: bool = True,
@@ -706,7 +706,8 @@ class JournalWriter:
                 segment.synced_rows = rows
 
     def _run(self) -> None:
-        _lower_thread_priority()
+        # Normal priority on purpose: a niced thread preempted while it holds the GIL stalls the
+        # engine's event loop, and a folding backlog only grows the wait at the end of the run.
         while not self._closed:
             self._wake.wait(min(self.sync_seconds, self.flush_seconds))
             self._wake.clear()
@@ -748,11 +749,3 @@ class JournalWriter:
                     self.journal.compact(self.stage, partition)
                 except Exception:  # an optimisation: never fail a run for it
                     log.exception("journal %s[%s]: compaction failed", self.stage, partition)
-
-
-def _lower_thread_priority() -> None:
-    """Fold in the background at a lower CPU priority than the engine's event loop (Linux: per thread)."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-    except (AttributeError, OSError):
-        pass

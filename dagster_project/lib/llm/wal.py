@@ -6,11 +6,13 @@ that returned is in the kernel's page cache, so it survives the writing process 
 crash too. The owner holds an exclusive `flock` on its segment for as long as it has it open:
 the kernel drops the lock when the owner dies, and that is how a reader knows a segment is
 orphaned and may be folded into the Parquet parts (`claim`). A live writer's segment is
-never claimable, so two writers never fold each other's work.
+never claimable, so two writers never fold each other's work. (A child forked without exec
+while a writer is open shares the lock: the segment waits for both to be gone. Local POSIX
+file systems, and NFSv4, implement `flock` across processes.)
 
-A record that does not end in a newline or does not parse (the process was killed in the
-middle of writing it, or a machine crash left zeros at the end of the file) was still in
-flight: `read_records` drops it and counts it.
+A line that does not parse (cut short by a kill in the middle of its `write()`, or zeros a
+machine crash left at the end of the file) was still in flight: `read_records` drops it and
+logs how many it dropped. A record cut just before its newline is complete, and kept.
 """
 
 from __future__ import annotations
@@ -57,14 +59,18 @@ class Segment:
 
     @classmethod
     def create(cls, directory: Path) -> "Segment":
-        """A new, empty segment in `directory`, locked by this process."""
+        """A new, empty segment in `directory`, locked by this process. It is locked under a
+        hidden name and then renamed, so no reader ever sees it unlocked."""
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
         path = directory / f"{stamp}-{os.getpid()}-{uuid.uuid4().hex[:12]}{SUFFIX}"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        hidden = directory / f".{path.name}.tmp"
+        fd = os.open(hidden, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.rename(hidden, path)
         except BaseException:
             os.close(fd)
+            hidden.unlink(missing_ok=True)
             raise
         return cls(path, fd)
 
