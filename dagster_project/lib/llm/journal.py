@@ -61,7 +61,7 @@ from dagster_project.lib.llm.parsing import (
     OK,
     TRUNCATED,
 )
-from dagster_project.lib.llm.tokens import count_tokens
+from dagster_project.lib.llm.tokens import count_tokens, get_tokenizer
 from dagster_project.lib.llm.types import EndpointConfig, LLMRequest
 
 log = logging.getLogger("dagster_project.lib.llm.journal")
@@ -616,6 +616,8 @@ class JournalWriter:
         self.count_tokens, self.compact = count_tokens, compact
         self.rows_written = 0
         self.files_written = 0
+        if count_tokens:
+            get_tokenizer()  # loading holds the GIL for a while: now, not in the middle of the run
         self._dir = journal.wal_dir(stage)
         self._dir.mkdir(parents=True, exist_ok=True)
         self._segment: wal.Segment | None = wal.Segment.create(self._dir)
