@@ -23,7 +23,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from dagster_project.lib.llm.engine import run_requests_sync  # noqa: E402
 from dagster_project.lib.llm.journal import Journal, JournalWriter  # noqa: E402
-from dagster_project.lib.llm.tokens import shutdown_token_helper  # noqa: E402
 from dagster_project.lib.llm.types import EndpointConfig, LLMRequest  # noqa: E402
 from dagster_project.simulator.server import (  # noqa: E402
     SimulatorSettings,
@@ -46,7 +45,6 @@ def measure(base_url: str, n: int, concurrency: int, stream: bool, token_counts:
             summary = run_requests_sync(_requests(n), cfg, writer, run_id="bench")
         elapsed = time.perf_counter() - t0
         ru1 = resource.getrusage(resource.RUSAGE_SELF)
-        shutdown_token_helper()  # reaped now, so its CPU shows up in RUSAGE_CHILDREN
         helper = resource.getrusage(resource.RUSAGE_CHILDREN)
         rows = Journal(root).read_sql("r1", "bench", "SELECT count(*) AS n FROM j").column("n")[0].as_py()
     cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)

@@ -116,6 +116,11 @@ def final_rows(journal: Journal, stage: str, partition: str, wanted: pa.Table) -
     The latest attempt is chosen on narrow columns first; the wide ones (reasoning, content)
     are read only for the chosen rows, so no whole partition of text is held for the choice.
     """
+    with journal.reading(stage):  # the files listed stay in place until the query is done
+        return _final_rows(journal, stage, partition, wanted)
+
+
+def _final_rows(journal: Journal, stage: str, partition: str, wanted: pa.Table) -> pa.Table:
     con = journal.connect()
     try:
         con.register("wanted", wanted)

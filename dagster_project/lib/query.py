@@ -12,14 +12,16 @@ import csv
 import io
 import json
 import unicodedata
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import duckdb
 
+from dagster_project.lib.llm.journal import Journal
 from dagster_project.lib.warehouse import (
     WarehouseBusy,
     connection_config,
@@ -36,11 +38,16 @@ class QueryResult:
     truncated: bool
 
 
-def _ledger_views(con: duckdb.DuckDBPyConnection, journal_dir: Path) -> None:
-    for view, stage in LEDGER_STAGES.items():
-        if any((journal_dir / stage).glob("*/*.parquet")):
-            glob = str(journal_dir / stage / "*" / "*.parquet").replace("'", "''")
-            con.execute(f"CREATE TEMP VIEW {view} AS SELECT * FROM read_parquet('{glob}', union_by_name = true)")
+@contextmanager
+def _ledger_views(con: duckdb.DuckDBPyConnection, journal_dir: Path) -> Iterator[None]:
+    """The ledger views, over journal files that stay in place until the query is done."""
+    journal = Journal(journal_dir)  # folds what a killed writer left before the views read it
+    with ExitStack() as reading:
+        for view, stage in LEDGER_STAGES.items():
+            reading.enter_context(journal.reading(stage))
+            if journal.has_files(stage):
+                con.execute(f"CREATE TEMP VIEW {view} AS SELECT * FROM {journal.relation_sql(stage)}")
+        yield
 
 
 def run_query(sql: str, database: Path, journal_dir: Path, *, wait_s: float = 10.0,
@@ -62,11 +69,11 @@ def run_query(sql: str, database: Path, journal_dir: Path, *, wait_s: float = 10
 
 def _execute(con: duckdb.DuckDBPyConnection, sql: str, journal_dir: Path, max_rows: int,
              params: list | None = None) -> QueryResult:
-    _ledger_views(con, journal_dir)
-    cur = con.execute(sql, params or [])
-    columns = [d[0] for d in cur.description or []]
-    rows = cur.fetchmany(max_rows + 1) if columns else []
-    con.execute("SELECT 1").fetchall()  # finish the result before closing
+    with _ledger_views(con, journal_dir):
+        cur = con.execute(sql, params or [])
+        columns = [d[0] for d in cur.description or []]
+        rows = cur.fetchmany(max_rows + 1) if columns else []
+        con.execute("SELECT 1").fetchall()  # finish the result before closing
     return QueryResult(columns, rows[:max_rows], len(rows) > max_rows)
 
 

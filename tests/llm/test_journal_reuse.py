@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 from conftest import math_requests, run
@@ -14,8 +15,10 @@ from dagster_project.lib.llm.journal import (
     is_reusable,
     plan,
     request_hash,
+    safe_name,
 )
-from dagster_project.lib.llm.types import ConfigError, EndpointConfig, LLMRequest
+from dagster_project.lib.llm.types import EndpointConfig, LLMRequest
+from tests.process_tree import wait_until
 
 
 def test_request_hash_ignores_max_tokens_only() -> None:
@@ -122,29 +125,47 @@ def test_ledger_one_row_per_attempt_and_sums(sim, make_cfg, journal) -> None:
 
 def test_files_are_atomic_parts(sim, make_cfg, journal) -> None:
     run(make_cfg(), math_requests(40), journal)
-    names = os.listdir(journal.partition_dir("r1", "math"))
+    names = [n for n in os.listdir(journal.partition_dir("r1", "math")) if not n.startswith(".")]
     assert names and all(n.startswith("part-") and n.endswith(".parquet") for n in names)
+    assert os.listdir(journal.wal_dir("r1")) == []  # a closed writer leaves no segment behind
     assert journal.final_records("r1", "math").schema.equals(JOURNAL_SCHEMA)
     assert journal.final_records("r1", "absent").num_rows == 0
 
 
-def test_writer_flushes_on_a_timer(journal) -> None:
+def test_writer_folds_on_a_timer(journal) -> None:
     writer = JournalWriter(journal, "judge", flush_every=1000, flush_seconds=0.2, count_tokens=False)
     try:
         writer.append({"request_hash": "h", "partition": "p", "is_final": True, "status": "ok", "started_at": 1.0})
-        for _ in range(100):
-            if journal.has_files("judge", "p"):
-                break
-            writer._wake.wait(0.05)  # bounded wait for the background flush, not a fixed sleep
+        wait_until(lambda: journal.parts("judge", "p"), 10, "the background fold")
         assert journal.final_records("judge", "p").num_rows == 1
     finally:
         writer.close()
 
 
-def test_partition_names_are_validated(journal) -> None:
-    for bad in ("../x", "a/b", "*", ".hidden", ""):
-        with pytest.raises(ConfigError):
-            journal.glob("r1", bad)
+def test_names_map_to_safe_bounded_directories(journal) -> None:
+    plain = ["r1", "judge", "haijian-advanced-math", "m-a-p-coig-cqia", "a.b_c-1"]
+    assert [safe_name(n) for n in plain] == plain  # existing journals keep their layout
+    odd = ["../x", "a/b", "*", ".hidden", "", "_wal", "Math", "math ", "数学", "x" * 300, "y" * 65,
+           "exam/kaoyan", "a\\b", "con:1", "tab\there", "ünïcödé" * 50]
+    mapped = [safe_name(n) for n in odd + plain]
+    assert len(set(mapped)) == len(mapped)  # no two names share a directory, case-insensitively too
+    assert len({m.lower() for m in mapped}) == len(mapped)
+    for name, m in zip(odd, mapped):
+        assert re.fullmatch(r"[a-z0-9][a-z0-9._~-]{0,63}", m), (name, m)
+        assert journal.partition_dir("r1", name).parent == journal.stage_dir("r1")
+    assert safe_name("x" * 300).startswith("x" * 40 + "~") and safe_name("数学").startswith("name~")
+
+
+def test_a_300_character_partition_journals_and_resumes(sim, make_cfg, journal) -> None:
+    key = ("source-" + "很长的名字/with slashes*" * 20)[:300]
+    assert len(key) == 300
+    reqs = math_requests(6, partition=key)
+    assert run(make_cfg(), reqs, journal).by_status == {"ok": 6}
+    finals = journal.final_records("r1", key).to_pylist()
+    assert len(finals) == 6 and {r["partition"] for r in finals} == {key}
+    assert len(journal.partition_dir("r1", key).name) <= 64
+    assert plan(make_cfg(), reqs, journal) == ([], reqs)
+    assert journal.final_records("r1", "source-").num_rows == 0  # a prefix is another partition
 
 
 def test_budget_stops_scheduling_and_next_run_resumes(sim, make_cfg, journal) -> None:
