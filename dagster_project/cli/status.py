@@ -84,21 +84,22 @@ def _journal_activity(stage: str) -> dict[str, tuple]:
     from dagster_project.lib.llm.journal import LATEST_FINAL, Journal
 
     journal = Journal(config().journal_dir)
-    if not journal.has_files(stage):
-        return {}
-    con = duckdb.connect(":memory:")
-    try:
-        rows = con.sql(f"""
-            WITH j AS (SELECT * FROM {journal.relation_sql(stage)}),
-            finals AS (SELECT * FROM j WHERE {LATEST_FINAL}),
-            spend AS (SELECT partition, count(*) AS attempts, sum(coalesce(cost, 0)) AS spend FROM j GROUP BY 1)
-            SELECT f.partition, count(*) FILTER (WHERE f.status = 'ok'), count(*) FILTER (WHERE f.status <> 'ok'),
-                   any_value(s.attempts), count(*) FILTER (WHERE f.finished_at > now() - INTERVAL 5 MINUTE),
-                   round(any_value(s.spend), 4), max(f.finished_at)::VARCHAR, bool_or(f.simulated)
-            FROM finals AS f JOIN spend AS s USING (partition) GROUP BY f.partition
-        """).fetchall()
-    finally:
-        con.close()
+    with journal.reading(stage):  # a compaction may not delete parts this query reads
+        if not journal.has_files(stage):
+            return {}
+        con = duckdb.connect(":memory:")
+        try:
+            rows = con.sql(f"""
+                WITH j AS (SELECT * FROM {journal.relation_sql(stage)}),
+                finals AS (SELECT * FROM j WHERE {LATEST_FINAL}),
+                spend AS (SELECT partition, count(*) AS attempts, sum(coalesce(cost, 0)) AS spend FROM j GROUP BY 1)
+                SELECT f.partition, count(*) FILTER (WHERE f.status = 'ok'), count(*) FILTER (WHERE f.status <> 'ok'),
+                       any_value(s.attempts), count(*) FILTER (WHERE f.finished_at > now() - INTERVAL 5 MINUTE),
+                       round(any_value(s.spend), 4), max(f.finished_at)::VARCHAR, bool_or(f.simulated)
+                FROM finals AS f JOIN spend AS s USING (partition) GROUP BY f.partition
+            """).fetchall()
+        finally:
+            con.close()
     return {r[0]: r[1:] for r in rows}
 
 
