@@ -30,11 +30,11 @@ EXIT_DEADLINE_S = 240  # a step that waits on a helper process never exits: this
 
 
 class Materialize:
-    """`dagster asset materialize --select r1_completions --partition KEY` in its own session."""
+    """`dagster asset materialize --select r1_completions --partition KEY`, a process per step, in its own session."""
 
     def __init__(self, env: dict) -> None:
         self.proc = subprocess.Popen(
-            [DAGSTER, "asset", "materialize", "-m", "dagster_project.definitions", "--select", "r1_completions",
+            [DAGSTER, "asset", "materialize", "-m", "tests.multiprocess_defs", "--select", "r1_completions",
              "--partition", KEY], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, start_new_session=True)  # fmt: skip
         self.lines: list[str] = []
