@@ -225,8 +225,16 @@ class DistillConfig(Section):
 
 # ---- loading ---------------------------------------------------------------------------------
 
-def config_path() -> Path:
-    return Path(os.environ.get(f"{ENV_PREFIX}CONFIG", REPO_ROOT / "distill.toml"))
+def config_path() -> Path | None:
+    """$DISTILL_CONFIG, else the checkout's distill.toml, else one in the working directory; None when
+    there is none (an installed package run elsewhere: every key takes its default)."""
+    explicit = os.environ.get(f"{ENV_PREFIX}CONFIG")
+    if explicit:
+        return Path(explicit)
+    for candidate in (REPO_ROOT / "distill.toml", Path.cwd() / "distill.toml"):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def _coerce(raw: str) -> Any:
@@ -271,13 +279,16 @@ def _describe(err: dict) -> str:
 
 def load_config(path: Path | None = None, environ: dict[str, str] | None = None) -> DistillConfig:
     """Read, override and validate; every mistake is one SettingsError line."""
-    path = Path(path or config_path())
-    if not path.is_file():
+    path = Path(path) if path else config_path()
+    if path is None:
+        data, path = {}, Path.cwd() / "distill.toml"  # defaults only; relative paths start here
+    elif not path.is_file():
         raise SettingsError(f"config file not found: {path}")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"{path}: {exc}") from None
+    else:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{path}: {exc}") from None
     env = os.environ if environ is None else environ
     origin: dict[tuple[str, str], str] = {}
     sections = _fields(DistillConfig, ())

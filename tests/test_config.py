@@ -94,3 +94,29 @@ def test_the_cli_reports_a_typo_in_one_line_with_exit_code_2(tmp_path) -> None:
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "DISTILL_GENERATION__MAX_COST_PERRUN" in lines[0] and "max_cost_per_run" in lines[0]
+
+
+def test_without_a_config_file_every_key_takes_its_default(tmp_path, monkeypatch) -> None:
+    import dagster_project.config as config_module
+
+    monkeypatch.setattr(config_module, "REPO_ROOT", tmp_path / "installed")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DISTILL_CONFIG", raising=False)
+    assert config_module.config_path() is None
+    cfg = load_config(environ={})
+    assert cfg == DistillConfig(root=tmp_path) and cfg.warehouse_dir == tmp_path / "warehouse"
+
+
+@pytest.mark.slow
+def test_a_wheel_carries_the_sql_models_contracts_manifests_and_prompts(tmp_path) -> None:
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                    str(tmp_path), str(REPO_ROOT)], check=True, capture_output=True, timeout=300)
+    (wheel,) = tmp_path.glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    wanted = {f"dagster_project/_data/{p.relative_to(REPO_ROOT)}" for folder in ("sql", "assets")
+              for p in (REPO_ROOT / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    wanted |= {str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "dagster_project").rglob("*.yml")}
+    wanted.add("dagster_project/dagster.yaml")
+    assert wanted and not wanted - names, sorted(wanted - names)[:5]
