@@ -90,7 +90,7 @@ def test_stall_is_cut_by_the_total_deadline_and_retried(sim, make_cfg, journal, 
     assert summary.by_status == {"ok": 2}
     for first, second in by_prompt(journal).values():
         assert first["error_type"] == "timeout" and first["status"] == "retryable_error"
-        assert 0.6 <= first["finished"] - first["started"] < 2.0
+        assert 0.59 <= first["finished"] - first["started"] < 2.0  # uvloop's timers have millisecond resolution
         assert second["started"] >= first["started"] + 0.6
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from dagster_project.lib.llm.engine import raw_r1_prompt, scrub
+from dagster_project.lib.llm.transport import raw_r1_prompt, scrub
 from dagster_project.lib.llm.limits import backoff_delay, parse_retry_after
 from dagster_project.lib.llm.parsing import (
     StreamAccumulator,
