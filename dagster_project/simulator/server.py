@@ -73,6 +73,7 @@ class _Stats:
     faults: Counter = field(default_factory=Counter)
     attempts: Counter = field(default_factory=Counter)
     completion_tokens_sent: int = 0  # tokens of the text actually written out (what a provider would bill)
+    sdk_requests: int = 0  # generation requests sent by the openai SDK (its X-Stainless-Lang header)
     client_aborts: int = 0  # streams the client closed before the end
 
     def to_dict(self) -> dict[str, Any]:
@@ -87,6 +88,7 @@ class _Stats:
             "faults": dict(self.faults),
             "completion_tokens_sent": self.completion_tokens_sent,
             "client_aborts": self.client_aborts,
+            "sdk_requests": self.sdk_requests,
         }
 
 
@@ -189,6 +191,7 @@ class Simulator:
         sample = _int_header(request, "X-Distill-Sample", 0)
         st = self.stats
         st.total_requests += 1
+        st.sdk_requests += "X-Stainless-Lang" in request.headers
         st.requests_per_prompt[sha] += 1
         st.attempts[(sha, sample, model)] += 1
         attempt = _int_header(request, "X-Distill-Attempt", st.attempts[(sha, sample, model)])

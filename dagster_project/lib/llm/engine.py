@@ -26,7 +26,7 @@ from dagster_project.lib.llm import parsing as P
 from dagster_project.lib.llm.budget import Budget, SpendGuard, worst_case_cost
 from dagster_project.lib.llm.journal import PROMPT_TEXT_KEY, JournalWriter, request_hash
 from dagster_project.lib.llm.limits import backoff_delay
-from dagster_project.lib.llm.pool import Endpoint, Pool
+from dagster_project.lib.llm.pool import FATAL_STATUSES, Endpoint, Pool
 from dagster_project.lib.llm.stop import RunInterrupted, signals_forwarded, signals_on_loop
 from dagster_project.lib.llm.tokens import TEMPLATE_OVERHEAD_TOKENS, count_tokens
 from dagster_project.lib.llm.transport import Outcome, scrub
@@ -243,6 +243,9 @@ class _Run:
             self._attempting.discard(task)
             raise
         latency = time.perf_counter() - t0
+        self.pool.outcome(e, out)
+        if out.http_status in FATAL_STATUSES and self.pool.usable():  # that replica's key, not the request
+            out.status, out.retryable = P.RETRYABLE_ERROR, True
         final = not out.retryable or attempt == cfg.max_attempts
         if final and out.retryable:
             out.status = P.ERROR
@@ -253,7 +256,6 @@ class _Run:
                 self.summary.lowest_concurrency_limit = min(self.summary.lowest_concurrency_limit, self.pool.limit)
             if not final:
                 hold = backoff_delay(attempt, cfg.backoff_base_seconds, cfg.backoff_max_seconds, out.retry_after)
-        self.pool.outcome(e, out)
         cost = await self._cost(req, out, final)
         self._record(e, req, h, attempt, final, out, started, latency, cost)
         if final:
@@ -263,7 +265,7 @@ class _Run:
             e.tpm.adjust((out.parsed.usage.prompt_tokens or 0) + out.parsed.usage.completion_tokens - estimate)
         self.pool.release(e, hold_s=hold)
         self._attempting.discard(task)
-        if out.http_status in (401, 402, 403) and not self.pool.usable():
+        if out.http_status in FATAL_STATUSES and not self.pool.usable():
             self._stop(f"endpoint refused the credentials (HTTP {out.http_status}); stopped scheduling")
         return out, final, hold
 
@@ -487,7 +489,10 @@ def run_requests_sync(
     args = (requests, cfg, writer, run_id, progress, budget)
     try:
         asyncio.get_running_loop()
+        loop_running = True
     except RuntimeError:
+        loop_running = False
+    if not loop_running:
         with asyncio.Runner(loop_factory=_new_loop) as runner:
             return runner.run(_run(*args))
     loop = _new_loop()

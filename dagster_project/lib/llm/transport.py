@@ -1,10 +1,13 @@
 """One attempt against one endpoint, through the official openai SDK.
 
 `AsyncOpenAI` with `max_retries=0` (the engine owns retries, so the journal sees every attempt) on
-the SDK's aiohttp transport (`DefaultAioHttpClient`): measured at half the CPU per request of its
-default httpx2 transport. Responses are read raw (`with_streaming_response` / `with_raw_response`)
-and decoded with orjson: building a pydantic chunk object per streamed event would cost several
-times the rest of the attempt. SDK errors map to the journal's statuses here, and nowhere else.
+the SDK's aiohttp transport (`DefaultAioHttpClient`), posting through the client's own
+`post(path, body=..., cast_to=httpx2.Response)` and reading the raw response, decoded with orjson.
+Measured per streamed request (2 s, paced chunks, 300 in flight): the typed
+`chat.completions.with_streaming_response.create` costs 3.0 ms of CPU, `post` 2.4 ms (the typed
+call's parameter transform is the difference), the SDK's default httpx2 transport about twice as
+much, and building a pydantic object per streamed chunk several times more.
+SDK errors map to the journal's statuses here, and nowhere else.
 """
 
 from __future__ import annotations
@@ -97,6 +100,7 @@ class Transport:
         self.key = target.api_key()
         self.safe_url = target.safe_url
         self.completions = cfg.think_prefix == "completions"
+        self.path = "/completions" if self.completions else "/chat/completions"
         timeout = httpx2.Timeout(cfg.request_timeout_seconds, connect=cfg.connect_timeout_seconds)
         pool = target.concurrency + 16
         http = openai.DefaultAioHttpClient(
@@ -108,49 +112,47 @@ class Transport:
         await self.client.close()
 
     # ---- request building -----------------------------------------------------------
-    def arguments(self, req: LLMRequest) -> dict[str, Any]:
-        """Keyword arguments of the SDK call (extra_body keys are sent at the top level)."""
+    def body(self, req: LLMRequest) -> dict[str, Any]:
+        """The JSON body in the OpenAI wire format (extra_body keys at the top level)."""
         cfg = self.cfg
         extra_body = cfg.extra_body_dict()
-        kw: dict[str, Any] = {"model": cfg.model, "temperature": cfg.temperature, "top_p": cfg.top_p,
-                              "max_tokens": cfg.max_tokens, "stream": cfg.stream}  # fmt: skip
+        body: dict[str, Any] = {"model": cfg.model, "temperature": cfg.temperature, "top_p": cfg.top_p,
+                                "max_tokens": cfg.max_tokens, "stream": cfg.stream}  # fmt: skip
         if cfg.stream:
-            kw["stream_options"] = {"include_usage": True}
+            body["stream_options"] = {"include_usage": True}
         messages = req.messages_list()
         if self.completions:
-            kw["prompt"] = raw_r1_prompt(messages)
+            body["prompt"] = raw_r1_prompt(messages)
         else:
             if cfg.think_prefix == "prefill":
                 messages.append({"role": "assistant", "content": THINK_PREFIX})
                 extra_body = {**extra_body, **PREFILL_FLAGS}
-            kw["messages"] = messages
+            body["messages"] = messages
             if req.response_format is not None:
-                kw["response_format"] = req.response_format_dict()
-        if extra_body:
-            kw["extra_body"] = extra_body
-        return kw
+                body["response_format"] = req.response_format_dict()
+        body.update(extra_body)
+        return body
 
     # ---- one attempt ----------------------------------------------------------------
     async def send(self, req: LLMRequest, attempt: int, accepted: Callable[[], None]) -> Outcome:
         """One attempt; `accepted()` is called as soon as the endpoint answers with a 2xx status."""
         cfg = self.cfg
-        kw = self.arguments(req)
-        kw["extra_headers"] = {"X-Distill-Sample": str(req.sample_index), "X-Distill-Attempt": str(attempt)}
-        api = self.client.completions if self.completions else self.client.chat.completions
+        headers = {"X-Distill-Sample": str(req.sample_index), "X-Distill-Attempt": str(attempt)}
         t0 = time.perf_counter()
         started = False
         try:
             async with asyncio.timeout(cfg.request_timeout_seconds):
-                if cfg.stream:
-                    async with api.with_streaming_response.create(**kw) as resp:
-                        started = True
-                        accepted()
-                        return await self._read_stream(resp, t0)
-                resp = await api.with_raw_response.create(**kw)  # the body is read in full
+                resp = await self.client.post(self.path, body=self.body(req), cast_to=httpx2.Response,
+                                              stream=cfg.stream, options={"headers": headers})  # fmt: skip
                 started = True
                 accepted()
-                parsed = P.parse_response(orjson.loads(resp.content), cfg.kind)
-                return self._finish(parsed, resp.headers, None, self._loop_in(parsed))
+                if not cfg.stream:  # the body is read in full
+                    parsed = P.parse_response(orjson.loads(resp.content), cfg.kind)
+                    return self._finish(parsed, resp.headers, None, self._loop_in(parsed))
+                try:
+                    return await self._read_stream(resp, t0)
+                finally:
+                    await resp.aclose()  # before the end of the stream this closes the connection
         except openai.APIStatusError as exc:
             return self._status_error(exc)
         except TimeoutError:  # the total per-attempt deadline
@@ -233,7 +235,7 @@ class Transport:
                 seen[i] = len(parts)
             return None
 
-        async for raw in resp.iter_bytes():
+        async for raw in resp.aiter_raw():
             lines = (pending + raw).split(b"\n")
             pending = lines.pop()
             for line in lines:
