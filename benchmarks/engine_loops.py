@@ -18,6 +18,8 @@ import argparse
 import json
 import logging
 import os
+import platform
+import random
 import sys
 import tempfile
 import time
@@ -30,6 +32,7 @@ from dagster_project.lib.llm.engine import run_requests_sync  # noqa: E402
 from dagster_project.lib.llm.journal import Journal, JournalWriter  # noqa: E402
 from dagster_project.lib.llm.repetition import find_loop  # noqa: E402
 from dagster_project.lib.llm.types import EndpointConfig, LLMRequest  # noqa: E402
+from dagster_project.simulator import text as sim_text  # noqa: E402
 from dagster_project.simulator.server import SimulatorSettings, start_simulator_process  # noqa: E402
 
 MIN_CHARS = 300
@@ -74,10 +77,18 @@ def corpora(extra: list[str]) -> dict[str, list[Path]]:
     return found
 
 
+def synthetic_reasoning(n: int = 1000) -> list[str]:
+    """Long R1-style reasoning drawn from the simulator's small pool of sentences: lots of repeated
+    sentences, never one passage back to back (a stress test for false positives)."""
+    rng = random.Random(11)
+    return [sim_text.think_block(rng, rng.randint(2000, 30000)) for _ in range(n)]
+
+
 def false_positives(cfg: EndpointConfig, extra: list[str]) -> dict:
     result = {}
-    for name, paths in corpora(extra).items():
-        texts = [t for p in paths for t in texts_of(p)]
+    named = {name: [t for p in paths for t in texts_of(p)] for name, paths in corpora(extra).items()}
+    named["simulator reasoning (synthetic)"] = synthetic_reasoning()
+    for name, texts in named.items():
         t0 = time.perf_counter()
         flagged = [t for t in texts if find_loop(t, cfg.loop_window_chars, cfg.loop_min_repeats, cfg.loop_min_chars)]
         seconds = time.perf_counter() - t0
@@ -148,6 +159,7 @@ def main() -> None:
             "tokens_saved_per_loop_cut": round(saved / max(1, on["loops_cut"]), 1),
             "slot_seconds_saved": round(off["slot_seconds"] - on["slot_seconds"], 1),
         }  # fmt: skip
+    result["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
     result["load_average"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(result, ensure_ascii=False))
 

@@ -63,7 +63,8 @@ class GenerationSettings(EndpointConfig):
 
     samples_per_prompt: int = Field(1, ge=1, description="n samples per prompt, for rejection sampling")
     max_requests_per_run: int = Field(0, ge=0, description="spending guard: requests sent per run, 0 = no cap")
-    max_cost_per_run: float = Field(0.0, ge=0, description="spending guard: cost per run, 0 = no cap")
+    max_cost_per_run: float = Field(0.0, ge=0, description="spending guard: cost per run, 0 = no cap (each request "
+                                    "reserves its worst case when sent: the cap is passed by one request at most)")
     expected_output_tokens: int = Field(3000, ge=1, description="`distill plan` estimate of output tokens per request")
 
 

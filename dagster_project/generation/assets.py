@@ -81,10 +81,9 @@ def r1_completions(context: dg.AssetExecutionContext, config: GenerationConfig, 
     metadata = {**table_metadata("r1_completions", info, partitioned=True), **summary_metadata(run)}
     if run.summary is not None and run.summary.stopped_by_budget:
         s = run.summary
-        unanswered = f", {s.unfinished} sent but left unanswered" if s.unfinished else ""
+        unanswered = f", {s.unfinished} sent but unanswered" if s.unfinished else ""
         raise dg.Failure(
-            description=(f"spending cap reached ({s.stopped_reason}); {s.not_sent} requests not sent{unanswered}, "
-                         f"{metadata['pending']} "
-                         "without an answer. What was bought is journaled and loaded: re-run to continue."),
+            description=(f"spending cap reached ({s.stopped_reason}); {s.not_sent} requests not sent{unanswered}. "
+                         "What was bought is journaled and loaded: re-run to continue."),
             metadata=metadata)
     return dg.MaterializeResult(metadata=metadata)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from conftest import math_requests, rows, run
 
 from dagster_project.lib.llm.budget import Budget, worst_case_cost
@@ -34,3 +36,32 @@ def test_request_cap_is_exact_at_concurrency_300(sim, make_cfg, journal) -> None
     summary = run(make_cfg(concurrency=300), math_requests(500), journal, budget=Budget(max_requests=37))
     assert summary.sent == 37 == sim.stats()["total_requests"] == summary.by_status["ok"]
     assert summary.not_sent == 463 and summary.stopped_by_budget and "request cap" in summary.stopped_reason
+
+
+def test_the_stage_says_how_many_requests_the_cost_cap_left_unsent(loaded_warehouse, instance, monkeypatch) -> None:
+    import dagster as dg
+
+    from dagster_project import definitions
+    from dagster_project.config import reload_config
+    from dagster_project.resources import R1Endpoint
+    from dagster_project.simulator.server import SimulatorSettings, start_simulator_process
+    from tests.helpers import query, resources_for
+
+    monkeypatch.setenv("DISTILL_WAREHOUSE__DIR", str(Path(loaded_warehouse.database).parent))
+    reload_config()
+    try:
+        key = "gavinluo-applied-math"
+        selected = query(loaded_warehouse, "SELECT count(*) FROM prompt_selection WHERE source_key = ? "
+                                           "AND decision = 'selected'", [key])[0][0]  # fmt: skip
+        with start_simulator_process(SimulatorSettings(latency_scale=0.0)) as sim:
+            resources = {**resources_for(loaded_warehouse), "r1": R1Endpoint(base_url=sim.base_url)}  # 300 in flight
+            result = dg.materialize(definitions.defs.assets, selection=["r1_completions"], partition_key=key,
+                                    resources=resources, instance=instance, raise_on_error=False,
+                                    run_config={"ops": {"r1_completions": {"config": {"max_cost_per_run": 0.0001}}}})
+            assert sim.stats()["total_requests"] == 1
+        failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+        message = failure.event_specific_data.error.message
+        assert "spending cap reached (cost cap:" in message and f"{selected - 1} requests not sent" in message
+    finally:
+        monkeypatch.undo()
+        reload_config()

@@ -85,3 +85,14 @@ def test_a_replica_refusing_its_key_is_dropped_and_the_others_carry_on(replicas,
     refused = next(e for e in summary.endpoints if e["base_url"] == safe_base_url(replicas[0].base_url))
     assert refused["disabled"] and "401" in refused["disabled"] and refused["answered"] == 0
     assert replicas[0].stats()["total_requests"] <= 6  # what was in flight when the first 401 came back
+
+
+def test_when_every_replica_refuses_its_key_the_run_ends_at_once(replicas, journal, monkeypatch) -> None:
+    monkeypatch.setenv("DISTILL_TEST_API_KEY", "sk-refused-key-0003")
+    for p in replicas:
+        p.configure(api_key="sk-another-key-0004")
+    t0 = time.monotonic()
+    summary = run(multi_cfg(replicas), math_requests(200), journal)  # most requests wait for a slot meanwhile
+    assert time.monotonic() - t0 < 10 and "refused the credentials" in summary.stopped_reason
+    assert summary.not_sent > 150 and len(rows(journal, "SELECT attempt FROM j")) == summary.attempts
+    assert all(e["disabled"] for e in summary.endpoints)

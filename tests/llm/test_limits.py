@@ -43,7 +43,9 @@ def model_run(server: str, n: int = 6000, concurrency: int = 300, latency: float
         return not (server == "noisy" and attempt == 1 and rng.random() < p_429)
 
     def admit(now):
-        while flow.free() > 0:
+        if flow.ramping(now):
+            at(now + 0.01, admit)
+        while flow.free(now) > 0:
             if waiting:
                 req, attempt = waiting.pop(0)
             else:
@@ -128,8 +130,16 @@ def test_one_round_trip_of_429s_at_most_halves_the_limit() -> None:
     assert flow.limit == 25 and flow.lowest_limit == 25
 
 
+def test_slots_open_over_the_ramp() -> None:
+    flow = FlowControl(max_limit=100, min_limit=4)
+    assert flow.free(now=10.0) == 4  # the first call starts the ramp
+    assert flow.free(now=10.0 + FlowControl.RAMP_S / 2) == 50
+    assert flow.free(now=10.0 + FlowControl.RAMP_S) == 100 and not flow.ramping(10.0 + FlowControl.RAMP_S)
+
+
 def test_growth_needs_demand_and_holds_keep_slots() -> None:
     flow = FlowControl(max_limit=10, min_limit=1)
+    flow.free(now=0.0)
     e = flow.admit()
     flow.record(e, True, demand=True)
     assert flow.limit == 9
@@ -140,7 +150,7 @@ def test_growth_needs_demand_and_holds_keep_slots() -> None:
         flow.record(flow.epoch, False, demand=True)
     assert flow.limit == 10
     flow.hold()
-    assert (flow.in_flight, flow.active, flow.free()) == (1, 0, 9)
+    assert (flow.in_flight, flow.active, flow.free(now=100.0)) == (1, 0, 9)
     flow.release(held=True)
     assert (flow.in_flight, flow.held) == (0, 0)
 

@@ -91,11 +91,11 @@ def test_sigterm_after_the_grace_cancels_and_a_resume_sends_those_again(sim, jou
 
 
 @pytest.mark.slow
-def test_sigint_ends_a_dagster_run_not_successfully(sim, warehouse, instance, tmp_path) -> None:
+def test_sigint_ends_a_dagster_run_not_successfully(sim, loaded_warehouse, tmp_path) -> None:
     """A real Dagster run of `r1_completions` in its own process: SIGINT mid-run, the run is not SUCCESS."""
-    from tests.helpers import load_all_sources, query
+    from tests.helpers import query
 
-    load_all_sources(warehouse, instance)
+    warehouse = loaded_warehouse
     key = "gavinluo-applied-math"
     selected = query(warehouse, "SELECT count(*) FROM prompt_selection WHERE source_key = ? AND decision = 'selected'",
                      [key])[0][0]  # fmt: skip

@@ -26,7 +26,7 @@ from dagster_project.lib.llm import parsing as P
 from dagster_project.lib.llm.budget import Budget, SpendGuard, worst_case_cost
 from dagster_project.lib.llm.journal import PROMPT_TEXT_KEY, JournalWriter, request_hash
 from dagster_project.lib.llm.limits import backoff_delay
-from dagster_project.lib.llm.pool import FATAL_STATUSES, Endpoint, Pool
+from dagster_project.lib.llm.pool import FATAL_STATUSES, Endpoint, NoEndpoint, Pool
 from dagster_project.lib.llm.stop import RunInterrupted, signals_forwarded, signals_on_loop
 from dagster_project.lib.llm.tokens import TEMPLATE_OVERHEAD_TOKENS, count_tokens
 from dagster_project.lib.llm.transport import Outcome, scrub
@@ -145,6 +145,8 @@ class _Run:
         self.latencies, self.ttfts = _Reservoir(), _Reservoir()
         self.started = time.monotonic()
         self.pulled = self.scheduled = self.sent_given = 0
+        self.avg_completion_tokens: float | None = None  # moving average, for tpm estimates
+        self._answers = 0
         self.done = self.ok = self.failed = 0
         self.stop_reason: str | None = None
         self.signal: str | None = None
@@ -182,6 +184,7 @@ class _Run:
         if self.stop_reason is None:
             self.stop_reason = reason
             log.error(reason)
+            self.spend.close()
 
     # ---- one request, all attempts --------------------------------------------------
     async def process(self, req: LLMRequest, given: bool = True) -> bool:
@@ -193,7 +196,10 @@ class _Run:
             if self.stopping or not await self.spend.reserve(worst):
                 return False
             try:
-                e, epoch = await self.pool.acquire(avoid)
+                e, epoch = await self.pool.acquire(avoid, retry=attempt > 1)
+            except NoEndpoint:
+                self.spend.settle(worst, 0.0)
+                return False
             except BaseException:
                 self.spend.settle(worst, 0.0)
                 raise
@@ -229,17 +235,20 @@ class _Run:
             accepted = True
             e.flow.record(epoch, False, self.pool.demand)
 
+        sending = False
         try:
             if e.rpm is not None:
                 await e.rpm.take(1)
             if e.tpm is not None:
                 estimate = self._estimate_tokens(req)
                 await e.tpm.take(estimate)
+            started, t0, sending = time.time(), time.perf_counter(), True
             out = await e.transport.send(req, attempt, on_accepted)
-        except asyncio.CancelledError:  # stopped: the attempt is journaled as interrupted, never final
+        except asyncio.CancelledError:  # stopped: an attempt on its way is journaled as interrupted, never final
             self.pool.release(e)
             self.spend.settle(worst, 0.0)
-            self._record(e, req, h, attempt, False, _INTERRUPTED, started, time.perf_counter() - t0, 0.0)
+            if sending:
+                self._record(e, req, h, attempt, False, _INTERRUPTED, started, time.perf_counter() - t0, 0.0)
             self._attempting.discard(task)
             raise
         latency = time.perf_counter() - t0
@@ -256,7 +265,7 @@ class _Run:
                 self.summary.lowest_concurrency_limit = min(self.summary.lowest_concurrency_limit, self.pool.limit)
             if not final:
                 hold = backoff_delay(attempt, cfg.backoff_base_seconds, cfg.backoff_max_seconds, out.retry_after)
-        cost = await self._cost(req, out, final)
+        cost = self._cost(req, out, final)  # nothing from here on awaits: a stop cannot lose this answer
         self._record(e, req, h, attempt, final, out, started, latency, cost)
         if final:
             self._finish(latency, out)
@@ -278,9 +287,11 @@ class _Run:
         await self.process(req.reask(), given=False)
 
     def _estimate_tokens(self, req: LLMRequest) -> float:
-        return sum(len(c) for _, c in req.messages) / 1.9 + self.cfg.max_tokens
+        """Tokens an attempt takes from a tpm bucket before its usage is known (corrected after)."""
+        completion = min(self.avg_completion_tokens or self.cfg.max_tokens, self.cfg.max_tokens)
+        return sum(len(c) for _, c in req.messages) / 1.9 + completion
 
-    async def _cost(self, req: LLMRequest, out: Outcome, final: bool) -> float:
+    def _cost(self, req: LLMRequest, out: Outcome, final: bool) -> float:
         """The attempt's cost: from the reported usage, else from offline token counts (kept on `out`)."""
         parsed, cfg = out.parsed, self.cfg
         if parsed is None:
@@ -289,7 +300,7 @@ class _Run:
         prompt_tokens, completion_tokens = usage.prompt_tokens, usage.completion_tokens
         if completion_tokens is None:  # no usage reported (or a stream cut short): count what arrived
             texts = ["\n".join(c for _, c in req.messages), parsed.reasoning, parsed.content]
-            p_len, r_len, c_len = await asyncio.to_thread(count_tokens, texts)
+            p_len, r_len, c_len = count_tokens(texts)
             prompt_tokens, completion_tokens = p_len + TEMPLATE_OVERHEAD_TOKENS, r_len + c_len
             if final and out.status in (P.OK, P.TRUNCATED, P.REPETITION):
                 out.counts = (p_len, r_len, c_len)
@@ -297,6 +308,9 @@ class _Run:
         s.prompt_tokens += prompt_tokens or 0
         s.completion_tokens += completion_tokens
         s.reasoning_tokens += usage.reasoning_tokens or 0
+        self._answers += 1
+        prev = self.avg_completion_tokens or completion_tokens
+        self.avg_completion_tokens = prev + (completion_tokens - prev) / min(self._answers, 100)
         return ((prompt_tokens or 0) * cfg.price_input_per_mtok + completion_tokens * cfg.price_output_per_mtok) / 1e6
 
     def _finish(self, latency: float, out: Outcome) -> None:

@@ -29,13 +29,16 @@ class FlowControl:
     is raised to their share and the limit restored.
 
     A throttled attempt keeps its slot until its retry is due (`hold` ... `release(held=True)`), so
-    requests over a cap retry at the pace of the provider's Retry-After, not in a tight loop.
+    requests over a cap retry at the pace of the provider's Retry-After, not in a tight loop. The
+    first slots open over `RAMP_S` seconds rather than all at once, so the first 429s (a cap or a
+    rate limit met cold) arrive while most requests are still unsent.
     """
 
     FAST_GROWTH = 0.1  # per accepted attempt after a quiet spell: 10 % per round trip
     QUIET = 3  # a quiet spell: this many limits' worth of attempts without a 429
     MIN_WINDOW = 100
     HISTORY = 3  # windows compared when telling load from noise
+    RAMP_S = 0.5  # the limit opens linearly over this long after the first admission
 
     def __init__(self, max_limit: int, min_limit: int = 1, tolerance: float = 0.025) -> None:
         self.max_limit = max(1, max_limit)
@@ -54,6 +57,7 @@ class FlowControl:
         self._w_throttled = 0
         self._w_limit_sum = 0.0
         self._history: list[tuple[float, float]] = []  # (429 share, mean limit) of recent windows
+        self._ramp_from: float | None = None
 
     @property
     def limit(self) -> int:
@@ -63,8 +67,17 @@ class FlowControl:
     def active(self) -> int:
         return self.in_flight - self.held
 
-    def free(self) -> int:
-        return max(0, self.limit - self.in_flight)
+    def free(self, now: float) -> int:
+        """Slots free at time `now` (monotonic seconds; the first call starts the ramp)."""
+        if self._ramp_from is None:
+            self._ramp_from = now
+        limit = self.limit
+        if now - self._ramp_from < self.RAMP_S:
+            limit = min(limit, max(self.min_limit, int(limit * (now - self._ramp_from) / self.RAMP_S)))
+        return max(0, limit - self.in_flight)
+
+    def ramping(self, now: float) -> bool:
+        return self._ramp_from is None or now - self._ramp_from < self.RAMP_S
 
     def admit(self) -> int:
         """Take a slot; returns the epoch to give back to `record`."""

@@ -26,6 +26,7 @@ FIRST_SUSPEND_S = 2.0
 MAX_SUSPEND_S = 60.0
 FATAL_STATUSES = frozenset({401, 402, 403})
 UNHEALTHY_ERRORS = frozenset({"connection_error", "stream_interrupted", "timeout"})
+RAMP_TICK_S = 0.01  # while an endpoint's slots open (FlowControl.RAMP_S), waiters are looked at this often
 
 
 @dataclass
@@ -53,11 +54,15 @@ class Endpoint:
         """Slots free now (0 while paused; one at most while probing after a suspension)."""
         if self.disabled is not None or now < self.paused_until:
             return 0
-        free = self.flow.free()
+        free = self.flow.free(now)
         return max(0, min(free, 1 - self.flow.in_flight)) if self.probing else free
 
     def healthy(self, now: float) -> bool:
         return self.disabled is None and now >= self.suspended_until
+
+
+class NoEndpoint(Exception):
+    """No endpoint is left to send to (raised by `Pool.acquire`)."""
 
 
 class Pool:
@@ -101,14 +106,22 @@ class Pool:
         preferred = [e for e in candidates if e is not avoid] or candidates
         return max(preferred, key=lambda e: e.capacity(now)) if preferred else None
 
-    async def acquire(self, avoid: Endpoint | None = None) -> tuple[Endpoint, int]:
-        """Wait for a slot; returns the endpoint and the flow-control epoch of the attempt."""
+    async def acquire(self, avoid: Endpoint | None = None, retry: bool = False) -> tuple[Endpoint, int]:
+        """Wait for a slot (a retry waits ahead of first attempts, so that a run's tail is short);
+        returns the endpoint and the flow-control epoch of the attempt. Raises NoEndpoint when
+        every endpoint has refused its key."""
+        if not self.usable():
+            raise NoEndpoint("every endpoint refused its credentials")
         if not self._waiters:
             e = self._choose(avoid, time.monotonic())
             if e is not None:
                 return e, e.flow.admit()
         fut: asyncio.Future[tuple[Endpoint, int]] = asyncio.get_running_loop().create_future()
-        self._waiters.append((fut, avoid))
+        if retry:
+            self._waiters.appendleft((fut, avoid))
+        else:
+            self._waiters.append((fut, avoid))
+        self._wake_later(time.monotonic())  # slots that open with time (ramp, pause) wake no one else
         try:
             return await fut
         except asyncio.CancelledError:
@@ -134,6 +147,12 @@ class Pool:
 
     def wake(self) -> None:
         now = time.monotonic()
+        if not self.usable():  # every endpoint refused its key: nobody gets a slot again
+            while self._waiters:
+                fut, _ = self._waiters.popleft()
+                if not fut.done():
+                    fut.set_exception(NoEndpoint("every endpoint refused its credentials"))
+            return
         while self._waiters:
             fut, avoid = self._waiters[0]
             if fut.done():
@@ -148,8 +167,9 @@ class Pool:
             self._wake_later(now)
 
     def _wake_later(self, now: float) -> None:
-        """Waiters left while an endpoint is paused or suspended: look again when that ends."""
+        """Waiters left while an endpoint is paused, suspended or ramping up: look again then."""
         ends = [t for e in self.endpoints for t in (e.paused_until, e.suspended_until) if t > now]
+        ends += [now + RAMP_TICK_S for e in self.endpoints if e.flow.ramping(now)]
         if not ends or (self._timer is not None and self._timer_at <= min(ends)):
             return
         if self._timer is not None:
@@ -181,6 +201,7 @@ class Pool:
             if e.disabled is None:
                 e.disabled = f"{e.url} refused the credentials (HTTP {out.http_status})"
                 log.error("%s; no more requests go there", e.disabled)
+                self.wake()
             return
         if len(self.endpoints) > 1 and (key in UNHEALTHY_ERRORS or (out.http_status or 0) >= 500):
             e.failures += 1

@@ -208,24 +208,35 @@ class Transport:
         return None
 
     async def _read_stream(self, resp: Any, t0: float) -> Outcome:
-        """Read an SSE body; payloads are decoded in batches (one orjson call per ~8 KB)."""
+        """Read an SSE body. Network reads are only collected; lines are split and payloads decoded
+        in batches of about DECODE_BYTES (one orjson call each), and at once until the first text
+        has arrived (to time it)."""
         acc = P.StreamAccumulator(self.cfg.kind)
         watch = self._watch()
         seen = [0, 0]  # reasoning / content pieces already given to the watch
-        payloads: list[bytes] = []
+        chunks: list[bytes] = []
         size = 0
         ttft = None
         done = False
         pending = b""
         loop = None
 
-        def decode() -> Loop | None:
-            nonlocal ttft, size
+        def process() -> Loop | None:
+            nonlocal ttft, size, pending, done
+            lines = (pending + b"".join(chunks)).split(b"\n")
+            chunks.clear()
+            size = 0
+            pending = lines.pop()
+            # blank separators, ": keep-alive" comments and "event:" lines carry no data
+            payloads = [line[5:].strip() for line in lines if line[:5] == b"data:"]
+            if b"[DONE]" in payloads:
+                done = True
+                payloads = payloads[: payloads.index(b"[DONE]")]
+            if not payloads:
+                return None
             for chunk in orjson.loads(b"[" + b",".join(payloads) + b"]"):
                 if acc.add(chunk) and ttft is None:
                     ttft = time.perf_counter() - t0
-            payloads.clear()
-            size = 0
             if watch is None:
                 return None
             for i, parts in enumerate((acc.reasoning, acc.content)):
@@ -236,27 +247,15 @@ class Transport:
             return None
 
         async for raw in resp.aiter_raw():
-            lines = (pending + raw).split(b"\n")
-            pending = lines.pop()
-            for line in lines:
-                if not line.startswith(b"data:"):
-                    continue  # blank separators, ": keep-alive" comments, "event:" lines
-                data = line[5:].strip()
-                if data == b"[DONE]":
-                    done = True
-                    break
-                payloads.append(data)
-                size += len(data)
-            if done:
-                break
-            if ttft is None or size >= DECODE_BYTES:
-                loop = decode()
-                if loop is not None:
-                    break  # leaving the response closes the connection: the endpoint stops generating
-        if pending.startswith(b"data:") and pending[5:].strip() == b"[DONE]":
-            done = True
-        if payloads and loop is None:
-            loop = decode()
+            chunks.append(raw)
+            size += len(raw)
+            if ttft is None or size >= DECODE_BYTES or b"[DONE]" in raw:
+                loop = process()
+                if loop is not None or done:
+                    break  # leaving the response early closes the connection: the endpoint stops generating
+        if not done and loop is None:
+            chunks.append(b"\n")  # the last line may lack its newline
+            loop = process()
         if acc.error is not None:
             raise P.MalformedResponse(f"error event in stream: {str(acc.error)[:200]}")
         if loop is None and not done and acc.finish_reason is None:
