@@ -17,8 +17,9 @@ class FlowControl:
     back `noise / (1 - noise)` of one. The limit therefore falls while more than `noise` of the
     attempts are throttled and rises while fewer are: sporadic 429s below the tolerance cost no
     concurrency, and against a provider capped at K in flight the limit settles just above K (each
-    request over the cap earns one 429, which takes its slot away). After a quiet spell (no 429 for
-    `QUIET` attempts) it grows 10 % per round trip, so an outage is recovered from quickly.
+    request over the cap earns one 429, which takes its slot away). After a quiet spell (no 429 in
+    `QUIET` limits' worth of attempts) it grows 10 % per round trip, so an outage is recovered from
+    quickly.
 
     Within one round trip (until an attempt sent after it started reports back) the limit falls by
     at most half: a burst of 429s to requests sent at once against a rate limit does not take it
