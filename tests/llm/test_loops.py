@@ -125,3 +125,35 @@ def test_loop_detection_can_be_turned_off(sim, make_cfg, journal) -> None:
     summary = run(make_cfg(loop_detection=False, max_tokens=2048), math_requests(2), journal)
     assert summary.by_status == {"truncated": 2} and summary.loops == 0
     assert isinstance(Journal, type)
+
+
+def test_the_generation_stage_keeps_the_looping_sample_and_its_reask(loaded_warehouse, instance, monkeypatch) -> None:
+    """Through Dagster: the looping sample and its re-ask are both rows of r1_completions; a second run buys nothing."""
+    import dagster as dg
+
+    from dagster_project import definitions
+    from dagster_project.config import reload_config
+    from dagster_project.resources import R1Endpoint
+    from dagster_project.simulator.server import SimulatorSettings, start_simulator_process
+    from tests.helpers import query, resources_for
+
+    monkeypatch.setenv("DISTILL_WAREHOUSE__DIR", str(Path(loaded_warehouse.database).parent))
+    reload_config()
+    key = "gavinluo-applied-math"
+    try:
+        with start_simulator_process(SimulatorSettings(latency_scale=0.0, p_loop=0.3, seed=5)) as sim:
+            resources = {**resources_for(loaded_warehouse), "r1": R1Endpoint(base_url=sim.base_url, max_tokens=4096)}
+            for _ in range(2):
+                result = dg.materialize(definitions.defs.assets, selection=["r1_completions"], partition_key=key,
+                                        resources=resources, instance=instance)
+                assert result.success
+            stats = sim.stats()
+        rows_ = query(loaded_warehouse, "SELECT prompt_id, sample_index, status FROM r1_completions "
+                                        "WHERE source_key = ? ORDER BY 1, 2", [key])  # fmt: skip
+        looped = {p for p, i, s in rows_ if i == 0 and s == "repetition"}
+        reasked = {p for p, i, _ in rows_ if i == REASK_SAMPLE_OFFSET}
+        assert looped and looped == reasked  # every looping sample was asked again once, as another sample
+        assert stats["total_requests"] == len(rows_)  # the second run sent nothing
+    finally:
+        monkeypatch.undo()
+        reload_config()
