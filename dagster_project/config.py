@@ -66,7 +66,8 @@ class GenerationSettings(EndpointConfig):
 
     samples_per_prompt: int = Field(1, ge=1, description="n samples per prompt, for rejection sampling")
     max_requests_per_run: int = Field(0, ge=0, description="spending guard: requests sent per run, 0 = no cap")
-    max_cost_per_run: float = Field(0.0, ge=0, description="spending guard: cost per run, 0 = no cap")
+    max_cost_per_run: float = Field(0.0, ge=0, description="spending guard: cost per run, 0 = no cap (each request "
+                                    "reserves its worst case when sent: the cap is passed by one request at most)")
     expected_output_tokens: int = Field(3000, ge=1, description="`distill plan` estimate of output tokens per request")
 
 
@@ -85,6 +86,8 @@ class JudgeSettings(EndpointConfig):
     request_timeout_seconds: float = Field(600.0, gt=0, description="total deadline per attempt")
     max_attempts: int = Field(4, ge=1, description="attempts per request, retries included")
     kind: Literal["r1", "judge"] = Field("judge", description="r1 (reasoning traces) or judge")
+    loop_reask: bool = Field(False, description="after a loop, ask once more as another sample (the judge stage "
+                                                "asks again itself when a score cannot be read)")
     structured_output: bool = Field(True, description="send a JSON schema as response_format")
     reasoning_excerpt_tokens: int = Field(1024, ge=0, description="how much of the R1 reasoning the judge sees")
     judge_audit_fraction: float = Field(0.05, ge=0.0, le=1.0,

@@ -9,12 +9,14 @@ from dataclasses import dataclass
 
 import dagster as dg
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dagster_project.config import config
 from dagster_project.lib import progress as live
 from dagster_project.lib.llm.engine import (
     Budget,
     ProgressSnapshot,
+    RunInterrupted,
     RunSummary,
     format_progress,
     run_requests_sync,
@@ -27,11 +29,12 @@ from dagster_project.lib.llm.journal import (
     plan,
     request_hash,
 )
+from dagster_project.lib.llm.parsing import REPETITION
 from dagster_project.lib.llm.types import (
+    REASK_SAMPLE_OFFSET,
     EndpointConfig,
     LLMRequest,
     resolve_api_key,
-    safe_base_url,
 )
 
 LOG_EVERY_S = 10.0
@@ -43,7 +46,7 @@ class StageRun:
     reused: int
     sent: int
     summary: RunSummary | None
-    finals: pa.Table  # latest final journal row per requested hash, plus `attempts` and `total_cost`
+    finals: pa.Table  # latest final journal row per requested hash (and re-ask), plus `attempts` and `total_cost`
 
 
 class ProgressReporter:
@@ -70,24 +73,51 @@ class ProgressReporter:
             sys.stderr.write("\n")
 
 
+def plan_with_reasks(cfg: EndpointConfig, requests: Sequence[LLMRequest], journal: Journal, stage: str,
+                     partition: str) -> tuple[list[LLMRequest], list[LLMRequest], list[LLMRequest]]:  # fmt: skip
+    """`journal.plan`, plus loops: a sample whose answer looped is never bought again, and its re-ask
+    (the same prompt as another sample, `LLMRequest.reask`) is sent unless it is journaled already.
+    Returns (to_send, reused, reasks) where `reasks` are every re-ask the partition has."""
+    to_send, reused = plan(cfg, requests, journal, stage=stage)
+    state = journal.final_state(stage, partition) if journal.has_files(stage, partition) else {}
+    looped = {h for h, (status, _) in state.items() if status == REPETITION}
+    if not looped:
+        return to_send, reused, []
+    again = [r for r in to_send if request_hash(cfg, r) in looped]
+    to_send = [r for r in to_send if request_hash(cfg, r) not in looped]
+    reused = reused + again
+    reasks = [r.reask() for r in reused if not r.is_reask and request_hash(cfg, r) in looped] if cfg.loop_reask else []
+    reask_send, _ = plan(cfg, reasks, journal, stage=stage)
+    reask_send = [r for r in reask_send if request_hash(cfg, r) not in looped]
+    return to_send + reask_send, reused, reasks
+
+
 def run_stage(context: dg.AssetExecutionContext, cfg: EndpointConfig, stage: str, partition: str,
               requests: Sequence[LLMRequest], budget: Budget | None = None) -> StageRun:
-    """Send what the journal does not already hold; return the final rows for `requests`.
+    """Send what the journal does not already hold; return the final rows for `requests` (and re-asks).
 
     No warehouse connection is open here: callers read their inputs before and write after.
+    SIGINT/SIGTERM stop the run within `shutdown_grace_seconds`; `RunInterrupted` is re-raised so
+    that Dagster ends the run as interrupted (FAILURE, or CANCELED when it was asked to cancel).
     """
     journal = Journal(config().journal_dir)
-    to_send, reused = plan(cfg, requests, journal, stage=stage)
+    to_send, reused, _ = plan_with_reasks(cfg, requests, journal, stage, partition)
     summary = None
     if to_send:
         resolve_api_key(cfg)  # a missing key is one clear error before anything is sent
         context.log.info(f"{stage}[{partition}]: {len(to_send)} to send, {len(reused)} reused from the journal "
-                         f"-> {cfg.model} at {cfg.base_url} (concurrency {cfg.concurrency})")
+                         f"-> {cfg.model} at {cfg.describe_targets()} (concurrency "
+                         f"{sum(t.concurrency for t in cfg.targets())})")
         reporter = ProgressReporter(context, f"{stage}[{partition}]")
-        with JournalWriter(journal, stage) as writer:
-            summary = run_requests_sync(to_send, cfg, writer, run_id=context.run_id, progress=reporter,
-                                        budget=budget)
-        reporter.close()
+        try:
+            with JournalWriter(journal, stage) as writer:
+                summary = run_requests_sync(to_send, cfg, writer, run_id=context.run_id, progress=reporter,
+                                            budget=budget)
+        except RunInterrupted as exc:
+            context.log.error(f"{stage}[{partition}]: {exc}")
+            raise
+        finally:
+            reporter.close()
         failed_all = summary.requests > 0 and set(summary.by_status) <= {"error"}
         if failed_all:
             raise dg.Failure(
@@ -97,17 +127,19 @@ def run_stage(context: dg.AssetExecutionContext, cfg: EndpointConfig, stage: str
                 metadata={"by_status": dg.MetadataValue.json(summary.by_status)})
     else:
         context.log.info(f"{stage}[{partition}]: all {len(reused)} requests already in the journal; nothing sent")
+    # every re-ask a request may have (made now or by an earlier run): the join keeps those that exist
+    everything = list(requests) + ([r.reask() for r in requests if not r.is_reask] if cfg.loop_reask else [])
     wanted = pa.table({
-        "request_hash": [request_hash(cfg, r) for r in requests],
-        "prompt_id": [r.prompt_id for r in requests],
-        "sample_index": pa.array([r.sample_index for r in requests], pa.int32()),
-        "purpose": [r.purpose for r in requests],
+        "request_hash": [request_hash(cfg, r) for r in everything],
+        "prompt_id": [r.prompt_id for r in everything],
+        "sample_index": pa.array([r.sample_index for r in everything], pa.int32()),
+        "purpose": [r.purpose for r in everything],
     })
     return StageRun(len(requests), len(reused), len(to_send), summary, final_rows(journal, stage, partition, wanted))
 
 
 def summary_url(cfg: EndpointConfig) -> str:
-    return safe_base_url(cfg.base_url)
+    return cfg.describe_targets()
 
 
 def final_rows(journal: Journal, stage: str, partition: str, wanted: pa.Table) -> pa.Table:
@@ -153,8 +185,9 @@ def _final_rows(journal: Journal, stage: str, partition: str, wanted: pa.Table) 
 def summary_metadata(run: StageRun) -> dict:
     """Counts, tokens, cost and latency for the UI."""
     finals = run.finals
+    answered = pc.sum(pc.less(finals.column("sample_index"), REASK_SAMPLE_OFFSET)).as_py() if finals.num_rows else 0
     out: dict = {"requests": run.requested, "reused_from_journal": run.reused, "sent_this_run": run.sent,
-                 "pending": run.requested - finals.num_rows}
+                 "pending": run.requested - (answered or 0)}
     if finals.num_rows:
         cols = finals.select(["status", "usage_prompt_tokens", "usage_completion_tokens", "total_cost",
                               "latency_s", "simulated", "currency"]).to_pydict()

@@ -73,8 +73,10 @@ def r1_completions(context: dg.AssetExecutionContext, config: GenerationConfig, 
         info = describe_table(con, "r1_completions", "source_key = ?", [key])
     metadata = {**table_metadata("r1_completions", info, partitioned=True), **summary_metadata(run)}
     if run.summary is not None and run.summary.stopped_by_budget:
+        s = run.summary
+        unanswered = f", {s.unfinished} sent but unanswered" if s.unfinished else ""
         raise dg.Failure(
-            description=(f"spending cap reached ({run.summary.stopped_reason}); {metadata['pending']} requests "
-                         "not sent. What was bought is journaled and loaded: re-run to continue."),
+            description=(f"spending cap reached ({s.stopped_reason}); {s.not_sent} requests not sent{unanswered}. "
+                         "What was bought is journaled and loaded: re-run to continue."),
             metadata=metadata)
     return dg.MaterializeResult(metadata=metadata)

@@ -45,6 +45,7 @@ FINGERPRINT = SIMULATOR_FINGERPRINT
 SIM_HEADERS = {"X-Distill-Simulated": "1"}
 CHARS_PER_TOKEN = 1.9
 THINK_CLOSE_SEP = "\n</think>\n\n"
+LOOP_DEFAULT_MAX_TOKENS = 32768  # a looping reply without max_tokens runs this long
 
 
 def _tokens(chars: int) -> int:
@@ -71,6 +72,9 @@ class _Stats:
     ok_per_prompt: Counter = field(default_factory=Counter)
     faults: Counter = field(default_factory=Counter)
     attempts: Counter = field(default_factory=Counter)
+    completion_tokens_sent: int = 0  # tokens of the text actually written out (what a provider would bill)
+    sdk_requests: int = 0  # generation requests sent by the openai SDK (its X-Stainless-Lang header)
+    client_aborts: int = 0  # streams the client closed before the end
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +86,9 @@ class _Stats:
             "requests_per_prompt": dict(self.requests_per_prompt),
             "ok_per_prompt": dict(self.ok_per_prompt),
             "faults": dict(self.faults),
+            "completion_tokens_sent": self.completion_tokens_sent,
+            "client_aborts": self.client_aborts,
+            "sdk_requests": self.sdk_requests,
         }
 
 
@@ -103,6 +110,8 @@ class Simulator:
         self.answer_key = {text.question_of(k): str(v) for k, v in (answer_key or {}).items()}
         self.stats = _Stats()
         self._unpaused = asyncio.Event()
+        self._rpm_tokens: float | None = None  # the rpm_limit bucket (full at the first request)
+        self._rpm_updated = 0.0
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
         self.app.add_routes(
             [
@@ -117,6 +126,11 @@ class Simulator:
 
     # ---- control routes -------------------------------------------------------------
     async def models(self, request: web.Request) -> web.Response:
+        if not self.settings.serve_models:
+            return self._error(404, "not found", "invalid_request_error")
+        denied = self._check_auth(request)
+        if denied is not None:
+            return denied
         data = [{"id": m, "object": "model", "owned_by": FINGERPRINT} for m in ("deepseek-r1", "qwen2.5-72b-instruct")]
         return web.json_response({"object": "list", "data": data}, headers=SIM_HEADERS)
 
@@ -177,6 +191,7 @@ class Simulator:
         sample = _int_header(request, "X-Distill-Sample", 0)
         st = self.stats
         st.total_requests += 1
+        st.sdk_requests += "X-Stainless-Lang" in request.headers
         st.requests_per_prompt[sha] += 1
         st.attempts[(sha, sample, model)] += 1
         attempt = _int_header(request, "X-Distill-Attempt", st.attempts[(sha, sample, model)])
@@ -186,6 +201,12 @@ class Simulator:
             if s.max_concurrency and st.in_flight > s.max_concurrency:
                 st.faults["capacity_429"] += 1
                 return self._error(429, "concurrency limit reached", "rate_limit_error", {"Retry-After": _fmt(s.retry_after_s)})
+            limited, rate_headers = self._take_rpm()
+            if limited is not None:
+                st.faults["rpm_429"] += 1
+                return self._error(429, "request rate limit reached", "rate_limit_error",
+                                   {"Retry-After": _fmt(math.ceil(limited)), "retry-after-ms": str(math.ceil(limited * 1000)),
+                                    **rate_headers})  # fmt: skip
             fault = self._fault(sha, sample, attempt)
             if fault:
                 st.faults[fault] += 1
@@ -202,15 +223,39 @@ class Simulator:
                     return web.Response(status=499)
             reply = self._reply(body, model, prompt, sha, sample, fault)
             if body.get("stream"):
-                sent = await self._stream(request, body, reply, chat, model, fault)
+                sent = await self._stream(request, body, reply, chat, model, fault, rate_headers)
             else:
-                sent = await self._respond(request, reply, chat, model, fault)
+                sent = await self._respond(request, reply, chat, model, fault, rate_headers)
             if sent is not None and sent.status == 200 and fault not in ("drop", "malformed", "stall"):
                 st.responses_200 += 1
                 st.ok_per_prompt[sha] += 1
             return sent if sent is not None else web.Response(status=499)
         finally:
             st.in_flight -= 1
+
+    def _take_rpm(self) -> tuple[float | None, dict[str, str]]:
+        """Take one request from the rpm bucket: (None, headers) if allowed, else (seconds to wait, headers)."""
+        s = self.settings
+        if not s.rpm_limit:
+            return None, {}
+        rate = s.rpm_limit / 60.0
+        capacity = max(1.0, rate * s.rpm_burst_s)
+        now = time.monotonic()
+        if self._rpm_tokens is None:
+            self._rpm_tokens = capacity
+        self._rpm_tokens = min(capacity, self._rpm_tokens + (now - self._rpm_updated) * rate)
+        self._rpm_updated = now
+        wait = None
+        if self._rpm_tokens >= 1.0:
+            self._rpm_tokens -= 1.0
+        else:
+            wait = (1.0 - self._rpm_tokens) / rate
+        headers = {}
+        if s.rate_limit_headers:
+            headers = {"x-ratelimit-limit-requests": str(s.rpm_limit),
+                       "x-ratelimit-remaining-requests": str(int(self._rpm_tokens)),
+                       "x-ratelimit-reset-requests": f"{(capacity - self._rpm_tokens) / rate:.3f}s"}  # fmt: skip
+        return wait, headers
 
     def _fault(self, sha: str, sample: int, attempt: int) -> str | None:
         s = self.settings
@@ -266,6 +311,9 @@ class Simulator:
             raw = raw[: max(1, len(reasoning) // 2)]
             finish = fault if fault != "length" else "length"
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
+        if fault == "loop":  # never closes the reasoning: one paragraph repeats until the token budget is spent
+            budget = int(int(max_tokens or LOOP_DEFAULT_MAX_TOKENS) * CHARS_PER_TOKEN) + 1
+            raw = text.looping_block(rng, reasoning[: len(reasoning) // 2], rng.randint(*s.loop_unit_chars), budget)
         if max_tokens and _tokens(len(raw)) > int(max_tokens):
             raw, finish = raw[: int(int(max_tokens) * CHARS_PER_TOKEN)], "length"
         return _Reply(raw, finish, prompt_tokens, judge=False)
@@ -292,11 +340,14 @@ class Simulator:
     def _delays(self, reply: _Reply) -> tuple[float, float]:
         s = self.settings
         ttft = s.ttft_s * s.latency_scale
+        if s.request_s > 0:
+            return min(ttft, s.request_s * s.latency_scale), max(0.0, s.request_s - s.ttft_s) * s.latency_scale
         gen = 0.0 if s.tokens_per_s <= 0 else _tokens(len(reply.raw)) / s.tokens_per_s * s.latency_scale
         return ttft, gen
 
     async def _respond(
-        self, request: web.Request, reply: _Reply, chat: bool, model: str, fault: str | None
+        self, request: web.Request, reply: _Reply, chat: bool, model: str, fault: str | None,
+        extra_headers: dict[str, str] | None = None,
     ) -> web.StreamResponse | None:
         ttft, gen = self._delays(reply)
         if ttft + gen > 0:
@@ -326,16 +377,19 @@ class Simulator:
         data = json.dumps(payload, ensure_ascii=False)
         if fault == "malformed":
             data = data[: len(data) // 2]
-        return web.Response(text=data, content_type="application/json", headers=SIM_HEADERS)
+        self.stats.completion_tokens_sent += _tokens(len(reply.raw))
+        return web.Response(text=data, content_type="application/json", headers={**SIM_HEADERS, **(extra_headers or {})})
 
     async def _stream(
-        self, request: web.Request, body: dict[str, Any], reply: _Reply, chat: bool, model: str, fault: str | None
+        self, request: web.Request, body: dict[str, Any], reply: _Reply, chat: bool, model: str, fault: str | None,
+        extra_headers: dict[str, str] | None = None,
     ) -> web.StreamResponse | None:
         s = self.settings
         ttft, gen = self._delays(reply)
         if ttft > 0:
             await asyncio.sleep(ttft)
-        resp = web.StreamResponse(headers={**SIM_HEADERS, "Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        resp = web.StreamResponse(headers={**SIM_HEADERS, "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                                           **(extra_headers or {})})  # fmt: skip
         await resp.prepare(request)
         base = {"id": f"sim-{uuid.uuid4().hex[:16]}", "object": "chat.completion.chunk" if chat else "text_completion",
                 "created": int(time.time()), "model": model, "system_fingerprint": FINGERPRINT}  # fmt: skip
@@ -349,15 +403,18 @@ class Simulator:
         lines.append(b"data: [DONE]\n\n")
         if fault == "malformed":
             lines.insert(len(lines) // 2, b'data: {"id": "broken", "choices": [\n\n')
+        tokens_per_line = _tokens(len(reply.raw)) / max(1, len(lines) - len(events) - 1)
         try:
             cut = len(lines) // 2 if fault in ("drop", "stall") else len(lines)
             per_chunk = gen / max(1, len(lines) - 1)
-            if per_chunk < 0.005:
-                await resp.write(b"".join(lines[:cut]))
-            else:
-                for line in lines[:cut]:
-                    await resp.write(line)
-                    await asyncio.sleep(per_chunk)
+            # lines go out in batches at least 5 ms apart (one write when there is no generation delay)
+            batch = len(lines) if per_chunk <= 0 else max(1, math.ceil(0.005 / per_chunk))
+            for i in range(0, cut, batch):
+                part = lines[i : min(cut, i + batch)]
+                if i and per_chunk > 0:
+                    await asyncio.sleep(per_chunk * len(part))
+                await resp.write(b"".join(part))
+                self.stats.completion_tokens_sent += round(tokens_per_line * len(part))
             if fault == "drop":
                 _abort(request)
                 return None
@@ -366,9 +423,14 @@ class Simulator:
                 if request.transport is None or request.transport.is_closing():
                     return None
                 await resp.write(b"".join(lines[cut:]))
+        except (ConnectionError, RuntimeError):
+            if fault not in ("drop", "stall"):
+                self.stats.client_aborts += 1
+            return None
+        try:
             await resp.write_eof()
         except (ConnectionError, RuntimeError):
-            return None
+            pass  # every event, [DONE] included, was written: the client may close as soon as it reads [DONE]
         return resp
 
 

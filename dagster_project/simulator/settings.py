@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 FAULT_KINDS = (
     "429", "500", "503", "400", "drop", "malformed", "length", "missing_think_close",
-    "stall", "insufficient_system_resource", "content_filter", "empty_reasoning",
+    "stall", "insufficient_system_resource", "content_filter", "empty_reasoning", "loop",
 )  # fmt: skip
 
 
@@ -25,6 +25,7 @@ class SimulatorSettings(BaseModel):
     answer_chars: tuple[int, int] = (80, 400)
     ttft_s: float = 0.3
     tokens_per_s: float = 400.0  # <= 0: no generation delay after the first token
+    request_s: float = 0.0  # > 0: every request lasts this long (first token after ttft_s, the rest paced evenly)
     latency_scale: float = 1.0  # multiplies ttft and generation time; 0 = instant
     chunk_tokens: int = 8
     retry_after_s: float = 1.0
@@ -41,12 +42,18 @@ class SimulatorSettings(BaseModel):
     p_insufficient: float = 0.0
     p_content_filter: float = 0.0
     p_empty_reasoning: float = 0.0
+    p_loop: float = 0.0  # the reasoning falls into repeating one paragraph until max_tokens (finish "length")
+    loop_unit_chars: tuple[int, int] = (60, 400)  # length of the repeated paragraph
     fault_max_attempt: int = 0  # faults only on attempts <= this; 0 = every attempt
     max_concurrency: int = 0  # server capacity: more requests in flight get 429; 0 = unlimited
+    rpm_limit: int = 0  # requests per minute accepted (token bucket); beyond it 429 + Retry-After; 0 = unlimited
+    rpm_burst_s: float = 1.0  # the bucket holds this many seconds' worth of requests
+    rate_limit_headers: bool = False  # send x-ratelimit-{limit,remaining,reset}-requests (with rpm_limit)
     judge_noise: float = 0.05
     p_judge_messy: float = 0.1
     pause_after: int = 0  # after this many 200s, hold new requests until reconfigured; 0 = off
     api_key: str | None = None  # when set, other keys get 401
+    serve_models: bool = True  # False: GET /v1/models answers 404, as some providers do
 
     def fault_table(self) -> list[tuple[str, float]]:
         return [
@@ -54,7 +61,7 @@ class SimulatorSettings(BaseModel):
             ("drop", self.p_drop), ("malformed", self.p_malformed), ("length", self.p_length),
             ("missing_think_close", self.p_missing_think_close), ("stall", self.p_stall),
             ("insufficient_system_resource", self.p_insufficient), ("content_filter", self.p_content_filter),
-            ("empty_reasoning", self.p_empty_reasoning),
+            ("empty_reasoning", self.p_empty_reasoning), ("loop", self.p_loop),
         ]  # fmt: skip
 
     def updated(self, **changes: Any) -> "SimulatorSettings":

@@ -77,6 +77,13 @@ def think_block(rng: random.Random, target_chars: int) -> str:
     return opener + _fill(rng, _STEPS, max(0, target_chars - 40)) + _CLOSERS[rng.randrange(len(_CLOSERS))]
 
 
+def looping_block(rng: random.Random, prefix: str, unit_chars: int, total_chars: int) -> str:
+    """A reasoning that degenerates: `prefix`, then one paragraph repeated until `total_chars`."""
+    unit = _fill(rng, _STEPS, max(1, unit_chars)) + "\n\n"
+    repeats = max(0, total_chars - len(prefix)) // len(unit) + 1
+    return (prefix + "\n\n" + unit * repeats)[:total_chars]
+
+
 def wrong_value(rng: random.Random, gold: str) -> str:
     try:
         number = int(gold)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -88,3 +89,31 @@ def rows(journal: Journal, sql: str, stage: str = "r1", partition: str | None = 
 @pytest.fixture(autouse=True)
 def _quiet_server_logs() -> None:
     logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
+
+
+@pytest.fixture(scope="session")
+def _loaded_warehouse_file(tmp_path_factory) -> Path:
+    """A warehouse with every source loaded and prompts selected, built once per session."""
+    import dagster as dg
+
+    from dagster_project.lib.warehouse import connection_config
+    from dagster_project.resources import WarehouseResource
+    from tests.helpers import load_all_sources
+
+    path = tmp_path_factory.mktemp("loaded-warehouse") / "warehouse.duckdb"
+    warehouse = WarehouseResource(database=str(path), connection_config=connection_config(), lock_timeout_seconds=60)
+    with dg.instance_for_test() as instance:
+        load_all_sources(warehouse, instance)
+    return path
+
+
+@pytest.fixture
+def loaded_warehouse(_loaded_warehouse_file, tmp_path):
+    """A copy of the loaded warehouse in `tmp_path/warehouse` (point DISTILL_WAREHOUSE__DIR there)."""
+    from dagster_project.lib.warehouse import connection_config
+    from dagster_project.resources import WarehouseResource
+
+    target = tmp_path / "warehouse" / "warehouse.duckdb"
+    target.parent.mkdir()
+    shutil.copy(_loaded_warehouse_file, target)
+    return WarehouseResource(database=str(target), connection_config=connection_config(), lock_timeout_seconds=60)

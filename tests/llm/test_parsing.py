@@ -6,13 +6,13 @@ import json
 
 import pytest
 
-from dagster_project.lib.llm.engine import raw_r1_prompt, scrub
 from dagster_project.lib.llm.limits import backoff_delay, parse_retry_after
 from dagster_project.lib.llm.parsing import (
     StreamAccumulator,
     parse_response,
     sft_output,
 )
+from dagster_project.lib.llm.transport import raw_r1_prompt, scrub
 
 REASONING = "嗯，我现在要解决这个问题。\n先算 2+2。\n\n等于 4。"
 ANSWER = "所以答案是 $\\boxed{4}$。"

@@ -26,7 +26,8 @@ EMPTY_REASONING = "empty_reasoning"
 CONTENT_FILTER = "content_filter"
 ERROR = "error"
 RETRYABLE_ERROR = "retryable_error"
-STATUSES = (OK, TRUNCATED, EMPTY_REASONING, CONTENT_FILTER, ERROR, RETRYABLE_ERROR)
+REPETITION = "repetition"  # the stream was cut: the generation repeated itself (see repetition.py)
+STATUSES = (OK, TRUNCATED, EMPTY_REASONING, CONTENT_FILTER, ERROR, RETRYABLE_ERROR, REPETITION)
 RETRYABLE_FINISH_REASONS = frozenset({"insufficient_system_resource"})
 
 

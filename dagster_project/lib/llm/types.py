@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Mapping
 from urllib.parse import urlsplit
 
@@ -13,6 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 SIMULATOR_DUMMY_KEY = "sk-simulator-dummy"
 SIMULATOR_FINGERPRINT = "distill-simulator"
+# A sample that looped is asked again once as sample `index + REASK_SAMPLE_OFFSET`: another sample of
+# the same prompt, with its own request hash, so a resume finds both and buys neither twice.
+REASK_SAMPLE_OFFSET = 1_000_000
 
 
 class ConfigError(Exception):
@@ -62,6 +65,59 @@ def thaw(value: Any) -> Any:
     return value
 
 
+def _check_base_url(value: str) -> str:
+    # Errors never echo the URL as given (it may carry a credential; inputs are hidden from
+    # validation errors too): only its safe form.
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an http(s) URL, got {safe_base_url(value)!r}")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError(f"must not carry credentials, a query string or a fragment ({safe_base_url(value)!r}); "
+                         "put the key in the environment variable named by api_key_env")
+    return value
+
+
+class EndpointSpec(BaseModel):
+    """One replica or provider of a stage (an entry of `[[generation.endpoints]]`).
+
+    Unset fields take the section's value. The model, sampling parameters and prices are the
+    section's: a response from any replica answers the same request (same request hash).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    base_url: str = Field(description="OpenAI-compatible base URL of this replica")
+    api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                                    description="environment variable with this replica's key (default: the section's)")
+    concurrency: int | None = Field(None, ge=1, description="requests in flight at most on this replica")
+    rpm_limit: int | None = Field(None, ge=0, description="requests per minute on this replica, 0 = off")
+    tpm_limit: int | None = Field(None, ge=0, description="tokens per minute on this replica, 0 = off")
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        return _check_base_url(value)
+
+
+@dataclass(frozen=True)
+class Target:
+    """An endpoint with every field resolved (see `EndpointConfig.targets`)."""
+
+    base_url: str
+    api_key_env: str
+    concurrency: int
+    min_concurrency: int
+    rpm_limit: int
+    tpm_limit: int
+
+    @property
+    def safe_url(self) -> str:
+        return safe_base_url(self.base_url)
+
+    def api_key(self) -> str:
+        return resolve_key(self.api_key_env, self.base_url)
+
+
 class EndpointConfig(BaseModel):
     """One OpenAI-compatible endpoint plus sampling, concurrency, retry and price settings.
 
@@ -96,19 +152,36 @@ class EndpointConfig(BaseModel):
     price_output_per_mtok: float = Field(0.0, ge=0, description="price per million output tokens")
     currency: str = "USD"
     kind: Literal["r1", "judge"] = Field("r1", description="r1 (reasoning traces) or judge")
+    endpoints: list[EndpointSpec] = Field(
+        default_factory=list, description="several replicas or providers for this stage (empty: base_url alone)")
+    throttle_tolerance: float = Field(
+        0.025, ge=0.001, le=0.5, description="share of attempts answered 429 that flow control treats as noise")
+    shutdown_grace_seconds: float = Field(
+        10.0, ge=0.0, description="after SIGINT/SIGTERM, how long requests in flight may finish before they are cancelled")
+    loop_detection: bool = Field(True, description="abort a streamed response that repeats itself")
+    loop_window_chars: int = Field(12000, ge=200, description="longest repeating tail looked for, in characters")
+    loop_min_repeats: int = Field(6, ge=2, description="back-to-back copies of one passage that make a loop")
+    loop_min_chars: int = Field(1200, ge=50, description="a loop spans at least this many characters")
+    loop_reask: bool = Field(True, description="after a loop, ask once more as another sample (sample index + 1000000)")
 
     @field_validator("base_url")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        # Errors never echo the URL as given (it may carry a credential; inputs are hidden from
-        # validation errors too): only its safe form.
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"must be an http(s) URL, got {safe_base_url(value)!r}")
-        if parts.username or parts.password or parts.query or parts.fragment:
-            raise ValueError(f"must not carry credentials, a query string or a fragment ({safe_base_url(value)!r}); "
-                             "put the key in the environment variable named by api_key_env")
-        return value
+        return _check_base_url(value)
+
+    def targets(self) -> list[Target]:
+        """The endpoints requests go to, every field resolved: `endpoints`, or `base_url` alone."""
+        specs = self.endpoints or [EndpointSpec(base_url=self.base_url)]
+        return [Target(base_url=e.base_url, api_key_env=e.api_key_env or self.api_key_env,
+                       concurrency=e.concurrency or self.concurrency,
+                       min_concurrency=min(self.min_concurrency, e.concurrency or self.concurrency),
+                       rpm_limit=self.rpm_limit if e.rpm_limit is None else e.rpm_limit,
+                       tpm_limit=self.tpm_limit if e.tpm_limit is None else e.tpm_limit)
+                for e in specs]  # fmt: skip
+
+    def describe_targets(self) -> str:
+        """Where requests go, in safe form, for logs and messages."""
+        return ", ".join(t.safe_url for t in self.targets())
 
     def extra_body_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(self.extra_body))
@@ -156,6 +229,14 @@ class LLMRequest:
         """A single-turn request (the usual R1 case: no system prompt)."""
         return cls(prompt_id, partition, sample_index, (("user", prompt),), **kw)
 
+    @property
+    def is_reask(self) -> bool:
+        return self.sample_index >= REASK_SAMPLE_OFFSET
+
+    def reask(self) -> "LLMRequest":
+        """The same prompt as another sample: what is sent once after this sample looped."""
+        return replace(self, sample_index=self.sample_index + REASK_SAMPLE_OFFSET)
+
     def messages_list(self) -> list[dict[str, str]]:
         return [{"role": r, "content": c} for r, c in self.messages]
 
@@ -189,17 +270,23 @@ def safe_base_url(url: str) -> str:
     return f"{parts.scheme}://{host}{parts.path}"
 
 
-def resolve_api_key(cfg: EndpointConfig) -> str:
+def resolve_key(api_key_env: str, base_url: str) -> str:
     """Read the key from the environment at call time.
 
     A missing key is an error, except for loopback URLs (the local simulator), where a
     dummy key is returned.
     """
-    key = os.environ.get(cfg.api_key_env, "")
+    key = os.environ.get(api_key_env, "")
     if key:
         return key
-    if cfg.is_loopback:
+    if is_loopback_url(base_url):
         return SIMULATOR_DUMMY_KEY
     raise ConfigError(
-        f"environment variable {cfg.api_key_env} is not set; it must hold the API key for {safe_base_url(cfg.base_url)}"
+        f"environment variable {api_key_env} is not set; it must hold the API key for {safe_base_url(base_url)}"
     )
+
+
+def resolve_api_key(cfg: EndpointConfig) -> str:
+    """The key of every endpoint of `cfg` (one clear error for the first missing); returns the first."""
+    keys = [t.api_key() for t in cfg.targets()]
+    return keys[0]
