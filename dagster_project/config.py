@@ -123,8 +123,6 @@ class ExportSettings(Section):
     reference_dataset: str = Field("Congliu/Chinese-DeepSeek-R1-Distill-data-110k", pattern=f"^{_HUB_ID}$",
                                    description="the Hub dataset whose schema and category targets the export follows")
     reference_license: str = Field("apache-2.0", pattern=_LICENSE_ID, description="the reference dataset's license id")
-    formats: list[Literal["jsonl", "parquet"]] = Field(["jsonl", "parquet"], min_length=1,
-                                                       description="file formats of every exported table")
 
 
 class PublishSettings(Section):

@@ -59,9 +59,9 @@ def test_mistakes_in_overrides_name_the_variable_and_never_echo_the_value(name, 
 
 
 def test_overrides_keep_their_type_and_win() -> None:
-    cfg = load_config(DISTILL_TOML, {"DISTILL_GENERATION__CONCURRENCY": "12", "DISTILL_EXPORT__FORMATS": '["jsonl"]',
+    cfg = load_config(DISTILL_TOML, {"DISTILL_GENERATION__CONCURRENCY": "12", "DISTILL_GENERATION__LOOP_REASK": "false",
                                      "DISTILL_GENERATION__BASE_URL": "https://api.example.com/v1"})
-    assert cfg.generation.concurrency == 12 and cfg.export.formats == ["jsonl"]
+    assert cfg.generation.concurrency == 12 and cfg.generation.loop_reask is False
     assert cfg.generation.base_url == "https://api.example.com/v1"
 
 

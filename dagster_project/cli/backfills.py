@@ -81,7 +81,11 @@ class InProcessRunLauncher(RunLauncher, ConfigurableClass):
         return False
 
     def execute_launched(self) -> int:
-        """Execute every queued run, in order; returns how many ran."""
+        """Execute every queued run, in order; returns how many ran.
+
+        A run ended by Ctrl-C or SIGTERM (Dagster records it as a failure) raises KeyboardInterrupt
+        here, so the backfill stops instead of going on to the next run.
+        """
         ran = 0
         while self._queue:
             run_id, origin = self._queue.pop(0)
@@ -89,7 +93,32 @@ class InProcessRunLauncher(RunLauncher, ConfigurableClass):
             if run is not None and not run.is_finished:
                 execute_run(recon_job_from_origin(origin), run, self._instance)
                 ran += 1
+                if was_interrupted(self._instance, run_id):
+                    raise KeyboardInterrupt(f"run {run_id[:8]} was interrupted")
         return ran
+
+    def cancel_queued(self) -> None:
+        """Mark the runs launched but not executed canceled (the backfill stops before them)."""
+        while self._queue:
+            run = self._instance.get_run_by_id(self._queue.pop(0)[0])
+            if run is not None and not run.is_finished:
+                self._instance.report_run_canceled(run, message="not started: the backfill was interrupted")
+
+
+INTERRUPT_ERRORS = {"DagsterExecutionInterruptedError", "RunInterrupted", "KeyboardInterrupt"}
+
+
+def was_interrupted(instance: dg.DagsterInstance, run_id: str) -> bool:
+    """Whether a finished run failed because a signal interrupted it."""
+    from dagster._core.events import DagsterEventType
+
+    for record in instance.get_records_for_run(run_id, of_type=DagsterEventType.RUN_FAILURE, limit=1).records:
+        error = getattr(record.event_log_entry.dagster_event.event_specific_data, "error", None)
+        while error is not None:
+            if error.cls_name in INTERRUPT_ERRORS:
+                return True
+            error = error.cause
+    return False
 
 
 @dataclass(frozen=True)
@@ -236,6 +265,8 @@ def run_to_completion(instance: dg.DagsterInstance, ctx: WorkspaceProcessContext
                     time.sleep(POLL_S)
             instance.run_launcher.execute_launched()
     except BaseException:
+        if isinstance(instance.run_launcher, InProcessRunLauncher):
+            instance.run_launcher.cancel_queued()
         backfill = instance.get_backfill(backfill_id)
         if backfill is not None and backfill.status not in DONE:
             instance.update_backfill(backfill.with_status(BulkActionStatus.CANCELED))

@@ -25,13 +25,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     import errno
 
     from dagster_project.simulator.answer_key import answer_key
-    from dagster_project.simulator.server import Simulator, _start_site
+    from dagster_project.simulator.server import Simulator, start_site
 
     port = args.port if args.port is not None else config().simulator.port
     host = config().simulator.host
 
     async def serve() -> None:
-        runner, url = await _start_site(Simulator(simulator_settings(args), answer_key()), host, port)
+        runner, url = await start_site(Simulator(simulator_settings(args), answer_key()), host, port)
         print(f"{SIMULATED_BANNER}\nserving {url} (models: any name; names starting 'qwen' answer as the judge)",
               flush=True)
         try:

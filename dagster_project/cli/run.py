@@ -156,6 +156,10 @@ def _failure_message(instance, run_id: str) -> str:
 
 def _one_line(error) -> str:
     """The innermost user-facing message of a serialized error (a Failure's description first)."""
+    from dagster_project.cli.backfills import INTERRUPT_ERRORS
+
+    if error.cls_name in INTERRUPT_ERRORS:
+        return "interrupted (Ctrl-C or SIGTERM)"
     while error.cause is not None and error.cls_name != "Failure":
         error = error.cause
     text = error.message.strip().splitlines()[-1] if error.message.strip() else error.cls_name or "error"

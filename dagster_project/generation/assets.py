@@ -5,7 +5,7 @@ import pyarrow as pa
 
 from dagster_project.common.derived import derived_config
 from dagster_project.common.llm_stage import run_stage, summary_metadata
-from dagster_project.common.metadata import table_metadata
+from dagster_project.common.metadata import table_result
 from dagster_project.config import GenerationSettings, config
 from dagster_project.generation.requests import SELECTED_SQL, generation_requests
 from dagster_project.lib.llm.engine import Budget
@@ -44,7 +44,6 @@ def budget_of(cfg) -> Budget | None:
     return Budget(max_requests=cfg.max_requests_per_run or None, max_cost=cfg.max_cost_per_run or None)
 
 
-
 @dg.asset(
     partitions_def=source_partitions,
     # raw_prompts is upstream through prompt_selection already; naming it as well lets an asset backfill
@@ -71,12 +70,12 @@ def r1_completions(context: dg.AssetExecutionContext, config: GenerationConfig, 
     with warehouse.get_connection(purpose=f"r1_completions[{key}] load") as con:
         replace_partition(con, "r1_completions", "source_key", key, table)
         info = describe_table(con, "r1_completions", "source_key = ?", [key])
-    metadata = {**table_metadata("r1_completions", info, partitioned=True), **summary_metadata(run)}
+    result = table_result("r1_completions", info, partitioned=True, **summary_metadata(run))
     if run.summary is not None and run.summary.stopped_by_budget:
         s = run.summary
         unanswered = f", {s.unfinished} sent but unanswered" if s.unfinished else ""
         raise dg.Failure(
             description=(f"spending cap reached ({s.stopped_reason}); {s.not_sent} requests not sent{unanswered}. "
                          "What was bought is journaled and loaded: re-run to continue."),
-            metadata=metadata)
-    return dg.MaterializeResult(metadata=metadata)
+            metadata=result.metadata)
+    return result

@@ -505,7 +505,7 @@ async def _sleep_unless_gone(request: web.Request, seconds: float) -> None:
 
 
 # ---- running it ---------------------------------------------------------------------
-async def _start_site(sim: Simulator, host: str, port: int) -> tuple[web.AppRunner, str]:
+async def start_site(sim: Simulator, host: str, port: int) -> tuple[web.AppRunner, str]:
     runner = web.AppRunner(sim.app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=2048)
@@ -535,7 +535,7 @@ class SimulatorThread:
             self._loop = loop
             try:
                 self.simulator = Simulator(self.settings, self.answer_key)
-                self._runner, self.base_url = loop.run_until_complete(_start_site(self.simulator, self.host, self.port))
+                self._runner, self.base_url = loop.run_until_complete(start_site(self.simulator, self.host, self.port))
             except BaseException as exc:
                 errors.append(exc)
                 ready.set()
@@ -658,7 +658,7 @@ async def _serve(args: argparse.Namespace) -> None:
         with open(args.answer_key, encoding="utf-8") as fh:
             answer_key = json.load(fh)
     sim = Simulator(load_settings(args.config), answer_key)
-    runner, url = await _start_site(sim, args.host, args.port)
+    runner, url = await start_site(sim, args.host, args.port)
     print(url, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
