@@ -2,7 +2,7 @@
 
 Prints one JSON object:
   * `false_positives`: every string of at least 300 characters in the bundled samples and test
-    fixtures (and, when present beside the repository, the public rows under ../shared/data, and any
+    fixtures (and, when DISTILL_PUBLIC_DATA names a folder of the full public source files, those, and any
     `--texts` JSONL file of {"text": ...} rows), checked with the default settings; flagged texts are
     listed by their first characters.
   * `run`: the same requests against the simulator with `p_loop` of the samples looping until
@@ -69,9 +69,9 @@ def corpora(extra: list[str]) -> dict[str, list[Path]]:
         "bundled samples": sorted((ROOT / "assets" / "samples").rglob("*.json*")),
         "test fixtures": sorted((ROOT / "tests" / "fixtures").rglob("*.json*")),
     }
-    shared = ROOT.parent / "shared" / "data"
-    if shared.is_dir():
-        found["shared public rows"] = sorted(p for p in shared.rglob("*.json*") if "xverify" not in p.parts)
+    public = Path(os.environ.get("DISTILL_PUBLIC_DATA", "")) if os.environ.get("DISTILL_PUBLIC_DATA") else None
+    if public is not None and public.is_dir():
+        found["public source files"] = sorted(p for p in public.rglob("*.json*") if "xverify" not in p.parts)
     if extra:
         found["--texts"] = [Path(p) for p in extra]
     return found

@@ -2,8 +2,8 @@
 
 Generates synthetic sources (benchmarks/generate_sources.py) unless --sources names a generated
 folder, points the settings at them and at a temporary warehouse and DAGSTER_HOME, and runs every
-stage with `run_pipeline` (real Dagster materializations). Prints one JSON object per stage as it
-finishes, then the whole result; --out also writes it to a file.
+stage job as `distill run --stage JOB` does (one asset backfill each, real Dagster runs). Prints
+one JSON object per stage as it finishes, then the whole result; --out also writes it to a file.
 
     python benchmarks/full_run.py --scale 1.0 --out benchmarks/results/full_run.json
 """
@@ -23,20 +23,24 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 # The simulator's lengths: R1 reasoning of a few thousand characters, answers of a few hundred.
 REASONING_CHARS = (1500, 6000)
 ANSWER_CHARS = (200, 900)
 
-STAGE_ROWS = {
-    "load sources": "SELECT count(*) FROM raw_prompts",
-    "select prompts": "SELECT count(*) FROM prompt_selection WHERE decision = 'selected'",
-    "generate (R1)": "SELECT count(*) FROM r1_completions",
-    "verify (Math-Verify)": "SELECT count(*) FROM verifications",
-    "route to the judge": "SELECT count(*) FROM int_judge_queue",
-    "judge": "SELECT count(*) FROM judge_scores",
-    "score, curate, export": "SELECT count(*) FROM sft_balanced",
+STAGE_ROWS = {  # per stage job: the rows it ends with
+    "load_sources": "SELECT count(*) FROM raw_prompts",
+    "select_prompts": "SELECT count(*) FROM prompt_selection WHERE decision = 'selected'",
+    "generate_and_score": "SELECT count(*) FROM r1_completions",
+    "curate_and_export": "SELECT count(*) FROM sft_balanced",
+}
+STEP_ROWS = {  # per asset: the rows it ends with (steps of the generate_and_score job)
+    "r1_completions": "SELECT count(*) FROM r1_completions",
+    "verifications": "SELECT count(*) FROM verifications",
+    "int_judge_queue": "SELECT count(*) FROM int_judge_queue",
+    "judge_scores": "SELECT count(*) FROM judge_scores",
 }
 
 
@@ -145,6 +149,19 @@ def _emit(obj: dict) -> None:
     print(json.dumps(obj, ensure_ascii=False), flush=True)
 
 
+def step_seconds(instance, backfill_id: str) -> dict[str, float]:
+    """Seconds spent in each asset's steps over the backfill's runs (summed across partitions)."""
+    import dagster as dg
+    from dagster._core.events import DagsterEventType
+
+    out: dict[str, float] = {}
+    for run in instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id})):
+        for record in instance.get_records_for_run(run.run_id, of_type=DagsterEventType.STEP_SUCCESS).records:
+            event = record.event_log_entry.dagster_event
+            out[event.step_key] = round(out.get(event.step_key, 0.0) + event.event_specific_data.duration_ms / 1000, 2)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 110,000 distinct prompts")
@@ -179,17 +196,11 @@ def main() -> None:
     os.environ.setdefault("JUDGE_API_KEY", "sk-simulated")
     (work / "dagster_home").mkdir(parents=True, exist_ok=True)
 
-    import dagster as dg
     import duckdb
 
-    from dagster_project import definitions
-    from dagster_project.cli.pipeline import STAGES, answer_key, run_pipeline
-    from dagster_project.config import config
-    from dagster_project.resources import JudgeEndpoint, R1Endpoint, warehouse_resource
-    from dagster_project.simulator.server import (
-        SimulatorSettings,
-        start_simulator_process,
-    )
+    from dagster_project.config import config, reload_config
+    from dagster_project.simulator.answer_key import answer_key
+    from dagster_project.simulator.server import SimulatorSettings, start_simulator_process
 
     t0 = time.perf_counter()
     key = answer_key()
@@ -199,31 +210,42 @@ def main() -> None:
     result["simulator"] = {"reasoning_chars": list(REASONING_CHARS), "answer_chars": list(ANSWER_CHARS),
                            "latency_scale": 0.0, "answer_key_entries": len(key),
                            "startup_seconds": round(time.perf_counter() - t0, 2)}
-    resources = {"warehouse": warehouse_resource(),
-                 "r1": R1Endpoint(base_url=sim.base_url),
-                 "judge": JudgeEndpoint(base_url=sim.base_url)}
+    # What `distill run --stage JOB` does, one stage job after another, with the endpoints on the simulator.
+    os.environ["DISTILL_GENERATION__BASE_URL"] = sim.base_url
+    os.environ["DISTILL_JUDGE__BASE_URL"] = sim.base_url
+    reload_config()
+    shutil.copy(ROOT / "dagster_project" / "dagster.yaml", work / "dagster_home" / "dagster.yaml")
+    from dagster_project.cli.backfills import cli_instance, run_backfill, stage_jobs
+
     sampler.reset()
     try:
-        with dg.DagsterInstance.from_config(str(work / "dagster_home")) as instance:
-            for stage, _, _ in STAGES:
-                cpu0 = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
-                t0 = time.perf_counter()
-                timing = run_pipeline(definitions.defs, instance, resources=resources, stages=[stage],
-                                      log_level="WARNING").timings[0]
-                seconds = time.perf_counter() - t0
-                with duckdb.connect(str(config().database_path), read_only=True) as con:
-                    rows = con.execute(STAGE_ROWS[stage]).fetchone()[0]
-                peak, by_process = sampler.reset()
-                entry = {
-                    "stage": stage, "rows": rows, "seconds": round(seconds, 2),
-                    "rows_per_s": round(rows / seconds, 1) if seconds else None, "dagster_runs": timing.runs,
-                    "cpu_s_self": round(_cpu(resource.RUSAGE_SELF) - cpu0[0], 2),
-                    "cpu_s_reaped_children": round(_cpu(resource.RUSAGE_CHILDREN) - cpu0[1], 2),
-                    "peak_rss_tree_mb": _mb(peak), "peak_rss_by_process_mb": by_process,
-                    "warehouse_mb": _mb(_size(config().database_path)), "journal_mb": _mb(_size(config().journal_dir)),
-                }
-                result["stages"].append(entry)
-                _emit(entry)
+        for job, assets in stage_jobs().items():
+            cpu0 = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
+            t0 = time.perf_counter()
+            state = run_backfill(sources=None, assets=assets, title=f"full_run: {job}", log_level="WARNING")
+            seconds = time.perf_counter() - t0
+            if state.status.value != "COMPLETED_SUCCESS" or state.runs_failed:
+                raise SystemExit(f"{job}: backfill {state.backfill_id} ended {state.status.value} "
+                                 f"({state.runs_failed} runs failed)")
+            with duckdb.connect(str(config().database_path), read_only=True) as con:
+                rows = con.execute(STAGE_ROWS[job]).fetchone()[0]
+                steps = {name: {"rows": con.execute(sql).fetchone()[0]} for name, sql in STEP_ROWS.items()
+                         if job == "generate_and_score"}
+            with cli_instance() as instance:
+                for name, seconds_in_step in step_seconds(instance, state.backfill_id).items():
+                    steps.setdefault(name, {})["step_seconds"] = seconds_in_step
+            peak, by_process = sampler.reset()
+            entry = {
+                "stage": job, "rows": rows, "seconds": round(seconds, 2),
+                "rows_per_s": round(rows / seconds, 1) if seconds else None, "dagster_runs": state.runs,
+                "steps": steps,
+                "cpu_s_self": round(_cpu(resource.RUSAGE_SELF) - cpu0[0], 2),
+                "cpu_s_reaped_children": round(_cpu(resource.RUSAGE_CHILDREN) - cpu0[1], 2),
+                "peak_rss_tree_mb": _mb(peak), "peak_rss_by_process_mb": by_process,
+                "warehouse_mb": _mb(_size(config().database_path)), "journal_mb": _mb(_size(config().journal_dir)),
+            }
+            result["stages"].append(entry)
+            _emit(entry)
         with duckdb.connect(str(config().database_path), read_only=True) as con:
             result["counts"] = {
                 "decisions": dict(con.execute("SELECT decision, count(*) FROM prompt_selection GROUP BY 1 ORDER BY 1").fetchall()),

@@ -21,7 +21,9 @@ from dagster_project.lib.warehouse import connection_config  # noqa: E402
 from dagster_project.resources import WarehouseResource  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+# Optional: a folder of the full public source files (gsm8k/, coig_cqia/, xverify/, ... as listed in
+# tests/fixtures/*/ORIGIN.md). Tests that read them are skipped when it is not set.
+PUBLIC_DATA = Path(os.environ["DISTILL_PUBLIC_DATA"]) if os.environ.get("DISTILL_PUBLIC_DATA") else None
 
 
 @pytest.fixture

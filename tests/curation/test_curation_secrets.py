@@ -8,6 +8,7 @@ from curation_testdata import EVAL_SETS, FIXTURES, ROOT, read_jsonl
 from dagster_project.lib.export.writer import find_secrets, scan_table, secret_patterns
 from dagster_project.lib.secrets import holds_value, redact_text, secret_hits
 from dagster_project.lib.text import fold, to_fullwidth
+from tests.conftest import PUBLIC_DATA
 
 # (text, kind): every common shape, the six a hostile test found missed first (JWT, Stripe live
 # key, a postgres URL with a password, a Chinese password label, an sk- key split by U+200B, a
@@ -139,13 +140,10 @@ def test_no_hits_on_the_bundled_samples_and_every_fixture():
     assert [t[:80] for t in texts if find_secrets(t)] == []
 
 
-SHARED_DATA = ROOT.parent / "shared" / "data"
-
-
-@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="the shared public data set is not present")
-def test_no_hits_on_the_shared_public_data():
+@pytest.mark.skipif(PUBLIC_DATA is None, reason="DISTILL_PUBLIC_DATA (the public source files) is not set")
+def test_no_hits_on_the_public_source_files():
     """All of it, read in place (xVerify's licence forbids copying it into the project)."""
-    paths = sorted(p for p in SHARED_DATA.rglob("*") if p.suffix in (".json", ".jsonl", ".parquet"))
+    paths = sorted(p for p in PUBLIC_DATA.rglob("*") if p.suffix in (".json", ".jsonl", ".parquet"))
     texts = _real_texts(paths)
     assert len(texts) > 50_000
     assert [t[:80] for t in texts if find_secrets(t)] == []

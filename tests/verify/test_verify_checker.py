@@ -10,11 +10,11 @@ import pytest
 
 from dagster_project.lib.verify.checker import check_one
 from dagster_project.lib.verify.gold import normalize_gold
+from tests.conftest import PUBLIC_DATA
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "verify"
-XVERIFY = next((p / "shared" / "data" / "xverify" / "test_0514.parquet" for p in ROOT.parents
-                if (p / "shared" / "data" / "xverify").is_dir()), ROOT.parent / "shared" / "data" / "xverify" / "x")
+XVERIFY = (PUBLIC_DATA or ROOT / "missing") / "xverify" / "test_0514.parquet"
 
 
 def read_jsonl(name):
@@ -202,7 +202,7 @@ def test_coig_cqia_tails_against_boxed_letters():
         assert checked >= 50
 
 
-@pytest.mark.skipif(not XVERIFY.exists(), reason="xVerify test set not available next to the repo")
+@pytest.mark.skipif(not XVERIFY.exists(), reason="DISTILL_PUBLIC_DATA does not hold the xVerify test set")
 def test_xverify_chinese_math_and_choice_golds():
     import pyarrow.parquet as pq
 
@@ -229,7 +229,7 @@ def test_xverify_chinese_math_and_choice_golds():
     assert checked >= 120
 
 
-@pytest.mark.skipif(not XVERIFY.exists(), reason="xVerify test set not available next to the repo")
+@pytest.mark.skipif(not XVERIFY.exists(), reason="DISTILL_PUBLIC_DATA does not hold the xVerify test set")
 def test_xverify_golds_boxed_as_answers_are_never_incorrect():
     """Every Chinese maths/exam gold, boxed as the answer, is read as equal to itself or routed.
 

@@ -18,10 +18,11 @@ import pytest
 from dagster_project.lib.verify.answer import final_answer
 from dagster_project.lib.verify.checker import check_one
 from dagster_project.lib.verify.gold import normalize_gold
+from tests.conftest import PUBLIC_DATA
 
 ROOT = Path(__file__).resolve().parents[2]
 LABELLED = ROOT / "tests" / "fixtures" / "verify" / "labelled"
-SHARED_DATA = next((p / "shared" / "data" for p in ROOT.parents if (p / "shared" / "data" / "gsm8k").is_dir()), None)
+PUBLIC_ROWS = PUBLIC_DATA if PUBLIC_DATA is not None and (PUBLIC_DATA / "gsm8k").is_dir() else None
 CLASSES = {"plain", "close_boxes", "multipart", "statement_list", "magnitude_units", "equation_condition",
            "phrase_no_box", "true_false", "duration", "cqia_tail", "option_forms", "ambiguous"}
 MARKER = re.compile(r"\\boxed|\\fbox|答案|答\s*[:：]|[故应]选|本题选|所以选|选项为|(?i:final answer)")
@@ -68,29 +69,29 @@ def test_few_rows_are_routed(verdicts):
     assert routed / len(marked) <= 0.10
 
 
-@pytest.mark.skipif(SHARED_DATA is None, reason="the public source files are not next to the repository")
+@pytest.mark.skipif(PUBLIC_ROWS is None, reason="DISTILL_PUBLIC_DATA (the public source files) is not set")
 def test_every_gold_is_the_named_line_of_its_source():
     for r in rows():
         rel, line = r["source"].rsplit(":", 1)
-        record = json.loads((SHARED_DATA / rel).read_text(encoding="utf-8").splitlines()[int(line) - 1])
+        record = json.loads((PUBLIC_ROWS / rel).read_text(encoding="utf-8").splitlines()[int(line) - 1])
         raw = record[r["gold_field"]]
         assert r["gold_raw"] == (raw if isinstance(raw, str) else json.dumps(raw)), r["id"]
 
 
-@pytest.mark.skipif(SHARED_DATA is None, reason="the public source files are not next to the repository")
+@pytest.mark.skipif(PUBLIC_ROWS is None, reason="DISTILL_PUBLIC_DATA (the public source files) is not set")
 def test_the_committed_set_is_what_the_cases_build(tmp_path):
     out = tmp_path / "rebuilt.jsonl"
-    subprocess.run([sys.executable, str(LABELLED / "build_labelled_set.py"), "--data", str(SHARED_DATA), "--out", str(out)],
+    subprocess.run([sys.executable, str(LABELLED / "build_labelled_set.py"), "--data", str(PUBLIC_ROWS), "--out", str(out)],
                    check=True, capture_output=True)
     assert out.read_text(encoding="utf-8") == (LABELLED / "labelled_set.jsonl").read_text(encoding="utf-8")
 
 
-@pytest.mark.skipif(SHARED_DATA is None, reason="the public source files are not next to the repository")
+@pytest.mark.skipif(PUBLIC_ROWS is None, reason="DISTILL_PUBLIC_DATA (the public source files) is not set")
 def test_coig_cqia_exam_gold_coverage():
     """Golds found in the full exam files (before these rules: 1,261 of 1,964 and 297 of 377)."""
     found = {}
     for name in ("coig_exam_sampled_clean_v3.jsonl", "kaoyan.jsonl"):
-        lines = (SHARED_DATA / "coig_cqia" / "exam" / name).read_text(encoding="utf-8").splitlines()
+        lines = (PUBLIC_ROWS / "coig_cqia" / "exam" / name).read_text(encoding="utf-8").splitlines()
         golds = [normalize_gold(json.loads(line)["output"], "cqia_answer_tail") for line in lines]
         found[name] = (sum(g is not None for g in golds), len(golds))
     assert found["coig_exam_sampled_clean_v3.jsonl"][0] >= 1350 and found["coig_exam_sampled_clean_v3.jsonl"][1] == 1964
