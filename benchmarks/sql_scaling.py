@@ -121,7 +121,7 @@ def variables() -> dict[str, object]:
     """The same getvariable() values the code location sets (from distill.toml)."""
     from dagster_project.definitions import sql_variables
 
-    return sql_variables()
+    return {name: getattr(v.values, v.field) for name, v in sql_variables().items()}
 
 
 def ordered_models() -> list:
