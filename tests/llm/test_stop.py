@@ -36,12 +36,14 @@ def start_child(args: list[str], env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, *args], env=env, cwd=HERE, stdout=subprocess.PIPE, text=True)
 
 
-def interrupt_when_busy(sim, child: subprocess.Popen, answered: int, sig: int = signal.SIGINT) -> dict:
-    """Wait until `answered` responses went out and requests are in flight, signal the child, return the
-    simulator's counts at that moment."""
+def interrupt_when_busy(sim, child: subprocess.Popen, answered: int, sig: int = signal.SIGINT,
+                        held: bool = False) -> dict:
+    """Wait until `answered` responses went out and requests are in flight (with `held`: at least one
+    of them held by the simulator, so it cannot finish), signal the child, return the simulator's
+    counts at that moment."""
     try:
-        at = wait_for(lambda: (s := sim.stats())["responses_200"] >= answered and s["in_flight"] > 0 and s,
-                      "a busy run")  # fmt: skip
+        at = wait_for(lambda: (s := sim.stats())["responses_200"] >= answered and s["in_flight"] > 0
+                      and (s["held"] > 0 or not held) and s, "a busy run")  # fmt: skip
         assert child.poll() is None, "the run ended before it was interrupted"
         child.send_signal(sig)
         return at
@@ -75,7 +77,7 @@ def test_sigterm_after_the_grace_cancels_and_a_resume_sends_those_again(sim, jou
     sim.configure(latency_scale=1.0, ttft_s=0.2, tokens_per_s=0)
     child = start_child([str(HERE / "stop_child.py"), sim.base_url, str(journal.root), "100", "0.3", "main"])
     sim.configure(pause_after=8)  # answers eight, then holds every later request: they cannot finish in the grace
-    interrupt_when_busy(sim, child, answered=8, sig=signal.SIGTERM)
+    interrupt_when_busy(sim, child, answered=8, sig=signal.SIGTERM, held=True)
     t0 = time.monotonic()
     out, _ = child.communicate(timeout=30)
     assert child.returncode == 3 and time.monotonic() - t0 < 5, out
