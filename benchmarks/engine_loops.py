@@ -34,34 +34,9 @@ from dagster_project.lib.llm.repetition import find_loop  # noqa: E402
 from dagster_project.lib.llm.types import EndpointConfig, LLMRequest  # noqa: E402
 from dagster_project.simulator import text as sim_text  # noqa: E402
 from dagster_project.simulator.server import SimulatorSettings, start_simulator_process  # noqa: E402
+from tests.real_texts import texts as real_texts  # noqa: E402
 
 MIN_CHARS = 300
-
-
-def _strings(value, out: list[str]) -> None:
-    if isinstance(value, str):
-        if len(value) >= MIN_CHARS:
-            out.append(value)
-    elif isinstance(value, dict):
-        for v in value.values():
-            _strings(v, out)
-    elif isinstance(value, list):
-        for v in value:
-            _strings(v, out)
-
-
-def texts_of(path: Path) -> list[str]:
-    out: list[str] = []
-    raw = path.read_text(encoding="utf-8", errors="replace")
-    try:
-        _strings(json.loads(raw), out)
-    except json.JSONDecodeError:
-        for line in raw.splitlines():
-            try:
-                _strings(json.loads(line), out)
-            except json.JSONDecodeError:
-                continue
-    return out
 
 
 def corpora(extra: list[str]) -> dict[str, list[Path]]:
@@ -86,7 +61,7 @@ def synthetic_reasoning(n: int = 1000) -> list[str]:
 
 def false_positives(cfg: EndpointConfig, extra: list[str]) -> dict:
     result = {}
-    named = {name: [t for p in paths for t in texts_of(p)] for name, paths in corpora(extra).items()}
+    named = {name: real_texts(paths, MIN_CHARS, lenient=True) for name, paths in corpora(extra).items()}
     named["simulator reasoning (synthetic)"] = synthetic_reasoning()
     for name, texts in named.items():
         t0 = time.perf_counter()

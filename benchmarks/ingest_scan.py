@@ -34,6 +34,8 @@ from dagster_project.lib.secrets import find_secrets  # noqa: E402
 from dagster_project.lib.sources.loader import load_source  # noqa: E402
 from dagster_project.lib.sources.manifest import load_manifests  # noqa: E402
 from dagster_project.simulator.text import r1_answer, think_block  # noqa: E402
+from tests.real_texts import bundled_paths  # noqa: E402
+from tests.real_texts import texts as real_texts  # noqa: E402
 
 
 def bench_load(sources: Path) -> dict:
@@ -53,26 +55,6 @@ def bench_load(sources: Path) -> dict:
     seconds = sum(s["seconds"] for s in per_source.values())
     return {"rows": rows, "rejected": rejected, "seconds": round(seconds, 2), "cpu_s": round(cpu, 2),
             "rows_per_s": round(rows / seconds), "per_source": per_source}
-
-
-def _strings(value) -> list[str]:
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    return [value] if isinstance(value, str) else []
-
-
-def real_texts() -> list[str]:
-    texts = []
-    for path in sorted(p for g in ("assets/samples/**/*.json*", "tests/fixtures/**/*.json*") for p in ROOT.glob(g)):
-        raw = path.read_text(encoding="utf-8")
-        try:
-            rows = json.loads(raw)
-        except json.JSONDecodeError:
-            rows = [json.loads(line) for line in raw.split("\n") if line.strip()]
-        texts += _strings(rows)
-    return texts
 
 
 def bench_scan(texts: list[str], repeat: int) -> dict:
@@ -110,7 +92,7 @@ def main() -> None:
     result = {
         "benchmark": "ingest_scan", "scale": args.scale, "machine": machine_info(),
         "load_average": os.getloadavg(), "generated_s": generated_s, "load_source": load,
-        "find_secrets_sft_texts": bench_scan(sft, 3), "find_secrets_real_rows": bench_scan(real_texts(), 3),
+        "find_secrets_sft_texts": bench_scan(sft, 3), "find_secrets_real_rows": bench_scan(real_texts(bundled_paths()), 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
     text = json.dumps(result, ensure_ascii=False, indent=1)

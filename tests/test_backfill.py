@@ -7,16 +7,15 @@ touched up to date (not "Unsynced"), since re-materializing a model with the sam
 its data version.
 """
 
-import os
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from tests.test_webserver import DAGSTER, REPO_ROOT, _free_port, _graphql, _wait_until
+from tests.dagster_dev import dagster_dev, graphql
+from tests.process_tree import wait_until
 
 CHOSEN = ["educhat-math", "meta-math-gsm8k-zh"]
 LAUNCH_BACKFILL = """
@@ -62,24 +61,19 @@ def test_a_ui_backfill_of_two_sources_runs_shared_work_once_and_stales_nothing(p
 
     env = {**pipeline_run.env(), "DAGSTER_HOME": str(root / "dagster_home"),
            "DISTILL_WAREHOUSE__DIR": str(root / "warehouse")}
-    port = _free_port()
-    server = subprocess.Popen([DAGSTER, "dev", "-h", "127.0.0.1", "-p", str(port)], cwd=REPO_ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/graphql"
-    try:
-        _wait_until(lambda: _up(url, server), 120, "the webserver")
-        keys = _graphql(url, "{ assetNodes { assetKey { path } isMaterializable } }", {})["assetNodes"]
+    with dagster_dev(env, tmp_path / "dagster-dev.log") as url:
+        keys = graphql(url, "{ assetNodes { assetKey { path } isMaterializable } }", {})["assetNodes"]
         params = {"assetSelection": [{"path": k["assetKey"]["path"]} for k in keys if k["isMaterializable"]],
                   "partitionNames": CHOSEN, "fromFailure": False, "tags": []}
-        launched = _graphql(url, LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
+        launched = graphql(url, LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
         started = time.monotonic()
 
         def finished():
-            status = _graphql(url, BACKFILL, {"id": launched["backfillId"]})["partitionBackfillOrError"]["status"]
+            status = graphql(url, BACKFILL, {"id": launched["backfillId"]})["partitionBackfillOrError"]["status"]
             return status if status not in ("REQUESTED", "CANCELING") else None
 
-        assert _wait_until(finished, 420, "the backfill") == "COMPLETED_SUCCESS"
+        assert wait_until(finished, 420, "the backfill", poll_s=0.5) == "COMPLETED_SUCCESS"
         print(f"backfill of {len(CHOSEN)} sources through the daemon: {time.monotonic() - started:.0f} s")
 
         # One backfill, one export.
@@ -94,24 +88,8 @@ def test_a_ui_backfill_of_two_sources_runs_shared_work_once_and_stales_nothing(p
         # Nothing the backfill did not touch is reported stale.
         untouched = [s for s in source_partitions.get_partition_keys() if s not in CHOSEN]
         for name in PARTITIONED:
-            node = _graphql(url, STALE_PARTITIONS, {"path": [name], "partitions": untouched})["assetNodeOrError"]
+            node = graphql(url, STALE_PARTITIONS, {"path": [name], "partitions": untouched})["assetNodeOrError"]
             assert set(node["staleStatusByPartition"]) == {"FRESH"}, (name, node)
         for name in SHARED:
-            node = _graphql(url, STALE, {"path": [name]})["assetNodeOrError"]
+            node = graphql(url, STALE, {"path": [name]})["assetNodeOrError"]
             assert node["staleStatus"] == "FRESH", (name, node)
-    finally:
-        os.killpg(server.pid, 15)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, 9)
-            server.wait()
-
-
-def _up(url, server):
-    import urllib.error
-    try:
-        return _graphql(url, "{ version }", {})
-    except (urllib.error.URLError, OSError):
-        assert server.poll() is None, "dagster dev exited"
-        return None

@@ -5,7 +5,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 
 import dagster as dg
 import pytest
@@ -13,17 +12,9 @@ import pytest
 from dagster_project.simulator.answer_key import answer_key
 from dagster_project.simulator.server import SimulatorSettings, start_simulator_process
 from tests.pipeline_fixture import DISTILL, REPO_ROOT
+from tests.process_tree import wait_until
 
 SOURCE = "gavinluo-applied-math"
-
-
-def _wait(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.slow
@@ -38,7 +29,7 @@ def test_a_killed_generation_run_does_not_block_the_next_one(tmp_path):
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         try:
             # The simulator holds requests after 5 answers: the generation step is mid-flight, holding its pool slot.
-            _wait(lambda: sim.stats()["held"] > 0, 180, "generation to be in flight")
+            wait_until(lambda: sim.stats()["held"] > 0, 180, "generation to be in flight", poll_s=0.2)
         finally:
             os.killpg(first.pid, signal.SIGKILL)
             first.wait()
@@ -76,7 +67,7 @@ def test_ctrl_c_stops_the_whole_backfill_not_only_the_running_step(tmp_path):
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)
         try:
-            _wait(lambda: sim.stats()["held"] > 0, 180, "generation to be in flight")
+            wait_until(lambda: sim.stats()["held"] > 0, 180, "generation to be in flight", poll_s=0.2)
             os.killpg(cli.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends
             output, _ = cli.communicate(timeout=120)
         finally:

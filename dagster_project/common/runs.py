@@ -20,6 +20,8 @@ from dagster._core.events import DagsterEventType
 from dagster._core.execution.backfill import BulkActionsFilter, BulkActionStatus
 from dagster._core.storage.dagster_run import DagsterRunStatus, RunsFilter
 
+from dagster_project.lib.processes import process_alive
+
 ACTIVE = [DagsterRunStatus.STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.CANCELING]
 HOST_TAG = "distill/host"
 PID_TAG = "distill/pid"  # the process that drives a backfill launched by `distill`
@@ -30,20 +32,6 @@ class DeadRun:
     run_id: str
     job_name: str
     pid: int
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie has exited: its parent just has not reaped it yet
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def _worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:

@@ -1,14 +1,14 @@
-import json
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
-from curation_testdata import EVAL_SETS, FIXTURES, ROOT, read_jsonl
+from curation_testdata import EVAL_SETS, FIXTURES, read_jsonl
 
 from dagster_project.lib.export.writer import find_secrets, scan_table, secret_patterns
 from dagster_project.lib.secrets import holds_value, redact_text, secret_hits
 from dagster_project.lib.text import fold, to_fullwidth
 from tests.conftest import PUBLIC_DATA
+from tests.real_texts import bundled_paths
+from tests.real_texts import texts as real_texts
 
 # (text, kind): every common shape, the six a hostile test found missed first (JWT, Stripe live
 # key, a postgres URL with a password, a Chinese password label, an sk- key split by U+200B, a
@@ -97,30 +97,6 @@ def test_look_alikes_are_not_secrets(text):
     assert find_secrets(text) == []
 
 
-def _strings(value) -> list[str]:
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    return [value] if isinstance(value, str) else []
-
-
-def _real_texts(paths) -> list[str]:
-    texts = []
-    for path in paths:
-        if path.suffix == ".parquet":
-            texts += [s for row in pq.read_table(path).to_pylist() for s in _strings(row)]
-            continue
-        raw = path.read_text(encoding="utf-8")
-        try:
-            rows = json.loads(raw)
-            rows = rows if isinstance(rows, list) else [rows]
-        except json.JSONDecodeError:
-            rows = [json.loads(line) for line in raw.split("\n") if line.strip()]
-        texts += [s for row in rows for s in _strings(row)]
-    return texts
-
-
 def test_no_hits_on_real_chinese_rows():
     texts = []
     for name in ("coig_cqia_prompts.jsonl", "coig_cqia_kaoyan.jsonl"):
@@ -133,9 +109,8 @@ def test_no_hits_on_real_chinese_rows():
 
 
 def test_no_hits_on_the_bundled_samples_and_every_fixture():
-    paths = sorted(p for pattern in ("assets/samples/**/*.json*", "tests/fixtures/**/*.json*")
-                   for p in ROOT.glob(pattern))
-    texts = _real_texts(paths)
+    paths = bundled_paths()
+    texts = real_texts(paths)
     assert len(paths) > 20 and len(texts) > 5000
     assert [t[:80] for t in texts if find_secrets(t)] == []
 
@@ -144,7 +119,7 @@ def test_no_hits_on_the_bundled_samples_and_every_fixture():
 def test_no_hits_on_the_public_source_files():
     """All of it, read in place (xVerify's licence forbids copying it into the project)."""
     paths = sorted(p for p in PUBLIC_DATA.rglob("*") if p.suffix in (".json", ".jsonl", ".parquet"))
-    texts = _real_texts(paths)
+    texts = real_texts(paths)
     assert len(texts) > 50_000
     assert [t[:80] for t in texts if find_secrets(t)] == []
 

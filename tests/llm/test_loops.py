@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -11,39 +10,15 @@ from conftest import math_requests, rows, run
 from dagster_project.lib.llm.journal import Journal, plan
 from dagster_project.lib.llm.repetition import RepetitionWatch, find_loop
 from dagster_project.lib.llm.types import REASK_SAMPLE_OFFSET
+from tests.real_texts import bundled_paths
+from tests.real_texts import texts as real_texts
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULTS = dict(window_chars=12000, min_repeats=6, min_chars=1200)  # distill.toml's
 
 
-def real_texts(min_chars: int = 300) -> list[str]:
-    """Every string of at least `min_chars` in the bundled samples and test fixtures (real public rows)."""
-    out: list[str] = []
-
-    def walk(value) -> None:
-        if isinstance(value, str):
-            if len(value) >= min_chars:
-                out.append(value)
-        elif isinstance(value, dict):
-            for v in value.values():
-                walk(v)
-        elif isinstance(value, list):
-            for v in value:
-                walk(v)
-
-    for path in sorted([*(REPO / "assets" / "samples").rglob("*.json*"), *(REPO / "tests" / "fixtures").rglob("*.json*")]):
-        text = path.read_text(encoding="utf-8")
-        try:
-            walk(json.loads(text))
-        except json.JSONDecodeError:
-            for line in text.splitlines():
-                if line.strip():
-                    walk(json.loads(line))
-    return out
-
-
 def test_real_long_texts_are_never_taken_for_loops() -> None:
-    texts = real_texts()
+    texts = real_texts(bundled_paths(), min_chars=300)
     assert len(texts) > 100 and max(map(len, texts)) > 2000
     flagged = [t[:80] for t in texts if find_loop(t, **DEFAULTS) is not None]
     assert flagged == []

@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 from dagster_project.lib.export import card as card_module
 from dagster_project.lib.export import plots as plots_module
 from dagster_project.lib.export.card import CardSpec
+from dagster_project.lib.processes import process_alive
 from dagster_project.lib.secrets import (  # noqa: F401  (re-exported)
     find_secrets,
     redact,
@@ -295,7 +296,7 @@ def remove_abandoned(out_root: Path) -> list[Path]:
     removed = []
     for path in out_root.glob(".tmp-*"):
         match = _TMP_RE.match(path.name)
-        if match and _alive(int(match.group("pid"))):
+        if match and process_alive(int(match.group("pid"))):
             continue
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path)
@@ -303,16 +304,6 @@ def remove_abandoned(out_root: Path) -> list[Path]:
 
 
 _TMP_RE = re.compile(r"^\.tmp-.+-(?P<pid>\d+)-[0-9a-f]{32}$")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _publish(tmp: Path, final: Path, overwrite: bool) -> None:
